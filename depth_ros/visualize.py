@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["colorize", "colorize_disparity", "colorize_depth"]
+__all__ = ["colorize", "colorize_depth", "colorize_disparity"]
 
 
 def colorize(values: np.ndarray, vmin: float, vmax: float, colormap: int = cv2.COLORMAP_MAGMA) -> np.ndarray:

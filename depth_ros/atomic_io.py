@@ -1,0 +1,56 @@
+"""Atomic file output: write under a temporary sibling name, then rename, so readers never see half a file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path``; on error nothing is left behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def staged_directory(final: str | Path) -> Iterator[Path]:
+    """Yield a path inside a fresh temporary sibling directory; on success move it to ``final``.
+
+    For writers that create a directory themselves (a rosbag2 bag): the yielded path does not exist
+    yet. Refuses to replace an existing ``final``; on error the temporary directory is removed.
+    """
+    final = Path(final)
+    if final.exists():
+        raise FileExistsError(f"{final} exists already; not overwriting it")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        target = staging / final.name
+        yield target
+        os.replace(target, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
