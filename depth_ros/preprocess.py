@@ -18,4 +18,4 @@ def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def rgb_to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """H×W×3 uint8 RGB → 1×3×H×W float32 in [0, 1] (torchvision's ToTensor)."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    return torch.from_numpy(np.array(rgb, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0).div_(255.0)
