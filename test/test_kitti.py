@@ -112,6 +112,12 @@ def test_velo_to_image_applies_velo_to_cam_then_rectification_then_projection(ca
     np.testing.assert_allclose(projected, [6286.0, 1051.4, 9.73], atol=1e-9)
 
 
+def test_velo_to_camera_is_the_metric_version_of_velo_to_image(calib_dir: Path):
+    # rectified cam 0 (0.58, −1, 9.73), then cam 2's offset K⁻¹·P_rect_02[:, 3] = (0.06, 0, 0)
+    in_camera = kitti.velo_to_camera(calib_dir, 2) @ np.array([10.0, 1.0, 0.5, 1.0])
+    np.testing.assert_allclose(in_camera, [0.64, -1.0, 9.73, 1.0], atol=1e-12)
+
+
 def test_camera_poses_from_oxts_and_calibration(calib_dir: Path):
     """IMU → velo: velo 1 m ahead and 0.5 m above; cam 0 is 8 cm below and 27 cm ahead of the velo.
     P_rect_02[0, 3] = 42 = 700·0.06 puts cam 2 6 cm along −x of the rectified frame, which R_rect_00 (a 90°

@@ -3,7 +3,7 @@
 A procedurally textured street (road plane, kerbs, sidewalks, building façades, parked box cars, poles and
 sky) is ray cast from a rectified stereo rig, a 64-beam Velodyne and an OXTS unit mounted as on the KITTI
 car. Every drive gets images (image_02, image_03), Velodyne scans, OXTS packets, timestamps, dense true
-depth in the KITTI depth-benchmark PNG format, and the date directory the three calibration files.
+depth in the KITTI depth-benchmark PNG format; the date directory gets the three calibration files.
 Monodepth2 split files go to ``<out>/splits/synthetic``.
 
 World frame: x east, y north, z up, road surface at z = 0 (metres). Texture is a function of world surface
@@ -312,7 +312,8 @@ class RoadPath:
         k = self.curvature_per_m
         centre_x, centre_y = -math.sin(self.heading0_rad) / k, math.cos(self.heading0_rad) / k
         radius = np.hypot(x_m - centre_x, y_m - centre_y)
-        turns = (np.arctan2(y_m - centre_y, x_m - centre_x) - math.atan2(-centre_y, -centre_x)) / (2.0 * np.pi)
+        start_angle = math.atan2(-centre_y, -centre_x)
+        turns = (np.arctan2(y_m - centre_y, x_m - centre_x) - start_angle) / (2.0 * np.pi)
         angle = 2.0 * np.pi * (turns - np.floor(turns + 0.5))  # wrapped to [−π, π)
         return angle / k, 1.0 / k - math.copysign(1.0, k) * radius
 
@@ -734,26 +735,25 @@ def _box_albedo(scene: Scene, box: np.ndarray, on_top: np.ndarray, u: np.ndarray
     return albedo
 
 
-def surface_appearance(scene: Scene, points: np.ndarray, surface: np.ndarray, ray_unit: np.ndarray,
+def surface_appearance(scene: Scene, points: np.ndarray, box: np.ndarray, ray_unit: np.ndarray,
                        footprint_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Albedo (3×N float32, ~[0, 1]) and world normal (3×N) of hit points (3×N world, metres).
 
+    The points are ordered ground hits first, then the hits on boxes, whose box indices ``box`` lists.
     ``footprint_m`` is the sampling footprint at normal incidence; it is widened for oblique surfaces.
     """
-    albedo = np.empty((3, surface.size), np.float32)
-    normal = np.zeros((3, surface.size), np.float32)
-    ground = np.flatnonzero(surface == GROUND)
-    normal[2][ground] = 1.0
-    obliquity = np.sqrt(np.maximum(np.abs(ray_unit[2][ground]), 0.05))
-    _scatter(albedo, ground, _ground_albedo(scene, points[0][ground], points[1][ground],
-                                            footprint_m[ground] / obliquity))
-    on_box = np.flatnonzero(surface >= 0)
-    box = surface[on_box]
-    box_normal, on_top, u, v = _box_surface(scene.lookup, _gather(points, on_box), box)
-    _scatter(normal, on_box, box_normal)
-    cosine = np.abs(_dot(box_normal, _gather(ray_unit, on_box)))
-    _scatter(albedo, on_box, _box_albedo(scene, box, on_top, u, v,
-                                         footprint_m[on_box] / np.sqrt(np.maximum(cosine, 0.05))))
+    albedo = np.empty_like(points)
+    normal = np.zeros_like(points)
+    ground = slice(0, points.shape[1] - box.size)
+    on_box = slice(ground.stop, None)
+    normal[2, ground] = 1.0
+    obliquity = np.sqrt(np.maximum(np.abs(ray_unit[2, ground]), 0.05))
+    albedo[:, ground] = _ground_albedo(scene, points[0, ground], points[1, ground],
+                                       footprint_m[ground] / obliquity)
+    box_normal, on_top, u, v = _box_surface(scene.lookup, points[:, on_box], box)
+    normal[:, on_box] = box_normal
+    obliquity = np.sqrt(np.maximum(np.abs(_dot(normal[:, on_box], ray_unit[:, on_box])), 0.05))
+    albedo[:, on_box] = _box_albedo(scene, box, on_top, u, v, footprint_m[on_box] / obliquity)
     return albedo, normal
 
 
@@ -769,6 +769,11 @@ def pixel_rays(K: np.ndarray, height_px: int, width_px: int) -> np.ndarray:
     return rays.reshape(3, -1).astype(np.float32)
 
 
+def _rotate(rotation: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``rotation @ vectors`` for 3×N float32 vectors, row by row (BLAS is slow for this shape)."""
+    return np.stack([sum(float(rotation[row, col]) * vectors[col] for col in range(3)) for row in range(3)])
+
+
 def _trace(scene: Scene, world_from_sensor: np.ndarray, sensor_rays: np.ndarray, grid_shape: tuple[int, int],
            windows: list[Window], footprint_per_m: float) -> dict[str, np.ndarray]:
     """Cast 3×M sensor-frame rays (laid out as ``grid_shape``) and shade their hits.
@@ -777,14 +782,15 @@ def _trace(scene: Scene, world_from_sensor: np.ndarray, sensor_rays: np.ndarray,
     (3×K) of those hits; ``footprint_per_m`` is the pixel footprint per metre of range.
     """
     origin = world_from_sensor[:3, 3]
-    rays = world_from_sensor[:3, :3].astype(np.float32) @ sensor_rays
+    rays = _rotate(world_from_sensor[:3, :3], sensor_rays)
     t, surface = cast_rays(scene, origin, rays.reshape(3, *grid_shape), windows)
     t, surface = t.ravel(), surface.ravel()
-    hit = np.flatnonzero(surface != SKY)
+    on_box = np.flatnonzero(surface >= 0)
+    hit = np.concatenate([np.flatnonzero(surface == GROUND), on_box])  # as surface_appearance wants them
     hit_rays, hit_t = _gather(rays, hit), t[hit]
     ray_length = np.sqrt(_dot(hit_rays, hit_rays))
     points = origin.astype(np.float32)[:, None] + hit_t * hit_rays
-    albedo, normal = surface_appearance(scene, points, surface[hit], hit_rays / ray_length,
+    albedo, normal = surface_appearance(scene, points, surface[on_box], hit_rays / ray_length,
                                         hit_t * ray_length * np.float32(footprint_per_m))
     return {"rays": rays, "t": t, "hit": hit, "albedo": albedo, "normal": normal}
 
@@ -832,10 +838,10 @@ def scan_velodyne(scene: Scene, world_from_velo: np.ndarray, lidar_rays: np.ndar
     traced = _trace(scene, world_from_velo, lidar_rays, (VELODYNE_BEAMS, columns), windows,
                     math.radians(VELODYNE_AZIMUTH_STEP_DEG))
     distance = traced["t"][traced["hit"]]
-    in_range = distance <= MAX_RANGE_M
-    hit = traced["hit"][in_range]
-    points = distance[in_range] * _gather(lidar_rays, hit)
-    reflectance = np.clip(_gather(traced["albedo"], np.flatnonzero(in_range)).mean(axis=0), 0.0, 1.0)
+    kept = np.flatnonzero(distance <= MAX_RANGE_M)
+    kept = kept[np.argsort(traced["hit"][kept])]  # firing order: beam by beam, azimuth from −π
+    points = distance[kept] * _gather(lidar_rays, traced["hit"][kept])
+    reflectance = np.clip(_gather(traced["albedo"], kept).mean(axis=0), 0.0, 1.0)
     return np.column_stack([points.T, reflectance]).astype(np.float32)
 
 
@@ -844,6 +850,8 @@ def scan_velodyne(scene: Scene, world_from_velo: np.ndarray, lidar_rays: np.ndar
 
 @dataclass(frozen=True)
 class Trajectory:
+    """A drive's IMU poses (world frame of the scene) and the OXTS packets describing them."""
+
     world_from_imu: np.ndarray  # F×4×4
     oxts: list[list[float]]  # F rows of the 30 OXTS fields
 
@@ -1025,23 +1033,24 @@ def generate(out_dir: str | Path, drives: int = 2, frames: int = 40, seed: int =
     if drives < 1 or frames < 3:
         raise ValueError(f"need at least 1 drive of at least 3 frames, got {drives} × {frames}")
     start = datetime.strptime(date, "%Y_%m_%d").replace(hour=13, tzinfo=timezone.utc)
+    # One random stream per drive (drive k's does not depend on how many drives there are), one for splits.
+    streams = np.random.SeedSequence(seed).spawn(drives + 1)
+    drive_names = [f"{date}_drive_{number:04d}_sync" for number in range(1, drives + 1)]
+    splits = split_lines(date, drive_names, frames, np.random.default_rng(streams[-1]))
     out_dir = Path(out_dir)
     date_dir = out_dir / date
     date_dir.mkdir(parents=True, exist_ok=True)
     calib = make_calibration(width, height)
     write_calibration(date_dir, calib)
-    seed_sequence = np.random.SeedSequence(seed)
-    drive_rngs = [np.random.default_rng(child) for child in seed_sequence.spawn(drives)]
     drive_dirs = []
     with tqdm(total=drives * frames, desc="synthetic KITTI", unit="frame") as progress:
-        for number, rng in enumerate(drive_rngs, 1):
-            drive_dir = date_dir / f"{date}_drive_{number:04d}_sync"
+        for number, (name, stream) in enumerate(zip(drive_names, streams), 1):
+            rng = np.random.default_rng(stream)
             start_s = int(start.timestamp()) + DRIVE_INTERVAL_S * number
             start_ns = start_s * 1_000_000_000 + int(rng.integers(1_000_000_000))
-            generate_drive(drive_dir, calib, rng, frames, start_ns, progress)
-            drive_dirs.append(drive_dir)
-    split_rng = np.random.default_rng(seed_sequence.spawn(drives + 1)[-1])
-    write_splits(out_dir, split_lines(date, [d.name for d in drive_dirs], frames, split_rng))
+            generate_drive(date_dir / name, calib, rng, frames, start_ns, progress)
+            drive_dirs.append(date_dir / name)
+    write_splits(out_dir, splits)
     return drive_dirs
 
 
