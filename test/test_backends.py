@@ -21,7 +21,7 @@ from depth_ros.backends import (
     open_model,
     sidecar_path,
 )
-from depth_ros.backends.onnx_backend import OnnxRuntimeBackend
+from depth_ros.backends.onnx_backend import CUDA_PROVIDER, OnnxRuntimeBackend, available_providers
 from depth_ros.backends.tensorrt_backend import apply_precision, engine_cache_key, tensorrt_available
 from depth_ros.backends.torch_backend import TorchBackend
 from depth_ros.checkpoint import CheckpointError
@@ -127,7 +127,7 @@ def test_create_backend_auto_uses_the_injected_availability(weights):
 
 
 def test_backend_and_format_mismatches_are_refused(weights, onnx_model):
-    with pytest.raises(ValueError, match="the torch backend cannot run a onnx model"):
+    with pytest.raises(ValueError, match="the torch backend cannot run a model in onnx format"):
         create_backend("torch", onnx_model)
     with pytest.raises(ValueError, match="backend must be one of"):
         create_backend("openvino", weights)
@@ -141,7 +141,7 @@ def test_backend_and_format_mismatches_are_refused(weights, onnx_model):
 def test_cuda_requests_without_cuda_are_backend_unavailable(onnx_model):
     with pytest.raises(BackendUnavailable, match="no CUDA device"):
         TorchBackend(tiny_network(), "cuda")
-    if "CUDAExecutionProvider" not in __import__("onnxruntime").get_available_providers():
+    if CUDA_PROVIDER not in available_providers():
         with pytest.raises(BackendUnavailable, match="no CUDA provider"):
             OnnxRuntimeBackend(onnx_model, device="cuda")
 

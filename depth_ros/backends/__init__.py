@@ -137,7 +137,7 @@ def create_backend(
         device = device or auto_device
     supported = {c.kind: c.formats for c in _CANDIDATES}[kind]
     if bundle.format not in supported:
-        raise ValueError(f"the {kind} backend cannot run a {bundle.format} model ({bundle.path})")
+        raise ValueError(f"the {kind} backend cannot run a model in {bundle.format} format ({bundle.path})")
     metadata = bundle.metadata
     names = (
         {"input_name": bundle.sidecar.input_name, "output_name": bundle.sidecar.output_name} if bundle.sidecar else {}
