@@ -13,7 +13,7 @@ def resize_rgb(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
         raise ValueError(f"expected an H×W×3 uint8 RGB image, got shape {rgb.shape} dtype {rgb.dtype}")
     if rgb.shape[:2] == (height, width):
         return rgb
-    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.LANCZOS))
+    return np.array(Image.fromarray(rgb).resize((width, height), Image.LANCZOS))
 
 
 def rgb_to_tensor(rgb: np.ndarray) -> torch.Tensor:

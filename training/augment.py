@@ -1,0 +1,212 @@
+"""Weather augmentation of the paper (rain, snow, fog, sun flare from albumentations), one draw per sample.
+
+The paper applies each effect with p = 0.3 (its code used 0.2: ``random.random() > 0.8``); the default
+here is the stated 0.3. Its code re-drew the effect's random parameters (drop positions, fog, flare
+position) for every frame and scale, so −1/0/+1 disagreed; here they are drawn once per sample with
+``sample`` and replayed identically by ``apply`` on every frame. Only network inputs
+(``("color_aug", frame, scale)``) are augmented, after colour jitter; photometric targets
+(``("color", …)``) stay clean.
+
+albumentations 1.x arguments of the paper → 2.0.8:
+- rain: brightness_coefficient 0.9, drop_width 1, blur_value 5 (unchanged). 1.x drew area/600 drops
+  of 20 px; 2.x has no drop count, ``rain_type="heavy"`` gives H drops (192 vs 204 at 640×192) and
+  ``drop_length=None`` H/8 px (24 px at 192).
+- snow: brightness_coeff 2.5, snow_point_lower/upper 0.3/0.5 → ``snow_point_range=(0.3, 0.5)``,
+  ``method="bleach"`` (the 1.x algorithm).
+- fog: fog_coef_lower/upper 0.5/0.6 → ``fog_coef_range=(0.5, 0.6)``, alpha_coef 0.1.
+- sun flare: flare_roi (0, 0, 1, 0.5), angle_lower 0.5 → ``angle_range=(0.5, 1.0)``, ``method="overlay"``
+  (the 1.x algorithm). src_radius 200 px was meant for 640-px-wide inputs; it is scaled with the image
+  width (200·W/640), so the sun covers the same share of the image at 1024×320.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+from albumentations.core.transforms_interface import ImageOnlyTransform
+from PIL import Image
+
+from depth_ros.preprocess import resize_rgb, rgb_to_tensor
+
+DEFAULT_EFFECT_PROBABILITY = 0.3  # per effect, as the paper states (its code: 0.2)
+EFFECTS = ("rain", "snow", "fog", "sun_flare")  # application order when several are drawn
+
+RAIN_BRIGHTNESS = 0.9
+RAIN_DROP_WIDTH_PX = 1
+RAIN_BLUR_PX = 5
+SNOW_BRIGHTNESS = 2.5
+SNOW_POINT_RANGE = (0.3, 0.5)
+FOG_COEF_RANGE = (0.5, 0.6)
+FOG_ALPHA = 0.1
+SUN_FLARE_ROI = (0.0, 0.0, 1.0, 0.5)  # x_min, y_min, x_max, y_max as image fractions: the upper half
+SUN_FLARE_ANGLE_RANGE = (0.5, 1.0)  # fractions of 2π
+SUN_RADIUS_PX = 200  # at REFERENCE_WIDTH_PX
+REFERENCE_WIDTH_PX = 640
+
+ImageLike = Image.Image | np.ndarray | torch.Tensor  # H×W×3 uint8 RGB, or 3×H×W float RGB in [0, 1]
+
+
+@dataclass(frozen=True)
+class WeatherParams:
+    """One sample's weather: the effects drawn, each with its albumentations parameters, for ``size``."""
+
+    size: tuple[int, int]  # (height, width) in px the parameters are laid out for
+    effects: tuple[tuple[str, dict[str, Any]], ...]  # (effect name, parameters), in application order
+
+
+def _build_transforms(width: int) -> dict[str, ImageOnlyTransform]:
+    sun_radius_px = max(2, round(SUN_RADIUS_PX * width / REFERENCE_WIDTH_PX))
+    return {
+        "rain": A.RandomRain(
+            brightness_coefficient=RAIN_BRIGHTNESS,
+            drop_width=RAIN_DROP_WIDTH_PX,
+            blur_value=RAIN_BLUR_PX,
+            rain_type="heavy",
+            p=1.0,
+        ),
+        "snow": A.RandomSnow(
+            brightness_coeff=SNOW_BRIGHTNESS, snow_point_range=SNOW_POINT_RANGE, method="bleach", p=1.0
+        ),
+        "fog": A.RandomFog(fog_coef_range=FOG_COEF_RANGE, alpha_coef=FOG_ALPHA, p=1.0),
+        "sun_flare": A.RandomSunFlare(
+            flare_roi=SUN_FLARE_ROI,
+            angle_range=SUN_FLARE_ANGLE_RANGE,
+            src_radius=sun_radius_px,
+            method="overlay",
+            p=1.0,
+        ),
+    }
+
+
+class WeatherAugmentation:
+    """Rain, snow, fog and sun flare, each drawn independently with its probability, once per sample.
+
+    ``params = aug.sample((H, W))`` then ``aug.apply(image, params)`` for every frame of the sample,
+    ``aug.apply_to_pyramid(levels, params)`` per frame, or ``aug.apply_to_sample(inputs, params)`` on a
+    Monodepth2-style sample dict, after colour jitter.
+
+    Randomness: with ``seed``, draws come from a private generator (reproducible, but DataLoader workers
+    would all copy it and repeat each other: use it for tests and previews); without, each ``sample``
+    takes its entropy from torch's generator, which DataLoader seeds per worker and epoch and
+    ``torch.manual_seed`` makes reproducible. An explicit ``rng`` overrides both.
+    """
+
+    def __init__(
+        self,
+        p_rain: float = DEFAULT_EFFECT_PROBABILITY,
+        p_snow: float = DEFAULT_EFFECT_PROBABILITY,
+        p_fog: float = DEFAULT_EFFECT_PROBABILITY,
+        p_sun_flare: float = DEFAULT_EFFECT_PROBABILITY,
+        seed: int | None = None,
+    ) -> None:
+        self.probabilities = dict(zip(EFFECTS, (p_rain, p_snow, p_fog, p_sun_flare)))
+        for name, probability in self.probabilities.items():
+            if not 0.0 <= probability <= 1.0:
+                raise ValueError(f"p_{name} must be in [0, 1], got {probability}")
+        self._rng = None if seed is None else np.random.default_rng(seed)
+        self._transforms: dict[int, dict[str, ImageOnlyTransform]] = {}  # by image width
+
+    def _transforms_for(self, width: int) -> dict[str, ImageOnlyTransform]:
+        if width not in self._transforms:
+            self._transforms[width] = _build_transforms(width)
+        return self._transforms[width]
+
+    def _generator(self) -> np.random.Generator:
+        if self._rng is not None:
+            return self._rng
+        return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+
+    def sample(self, image_shape: tuple[int, ...], rng: np.random.Generator | None = None) -> WeatherParams:
+        """Draw which effects apply and all their random parameters for images of ``image_shape`` (H, W[, 3])."""
+        rng = rng if rng is not None else self._generator()
+        height, width = image_shape[:2]
+        chosen = rng.random(len(EFFECTS)) < np.array([self.probabilities[name] for name in EFFECTS])
+        # The transforms only read the image shape; a zero-stride placeholder costs no memory.
+        data = {"image": np.broadcast_to(np.zeros(1, dtype=np.uint8), (height, width, 3))}
+        transforms = self._transforms_for(width)
+        effects = []
+        for name, drawn in zip(EFFECTS, chosen):
+            if not drawn:
+                continue
+            transform = transforms[name]
+            transform.set_random_state(rng, random.Random(int(rng.integers(2**62))))
+            params = transform.update_transform_params(transform.get_params(), data)
+            params.update(transform.get_params_dependent_on_data(params, data))
+            effects.append((name, params))
+        return WeatherParams(size=(height, width), effects=tuple(effects))
+
+    def apply(self, image: np.ndarray, params: WeatherParams) -> np.ndarray:
+        """H×W×3 uint8 RGB → H×W×3 uint8 RGB with the sample's weather; the input is not modified."""
+        if image.shape[:2] != params.size:
+            raise ValueError(f"weather drawn for {params.size} but the image is {image.shape[:2]}")
+        transforms = self._transforms_for(params.size[1])
+        for name, effect_params in params.effects:
+            image = transforms[name].apply(np.ascontiguousarray(image), **effect_params)
+        return image
+
+    def apply_to_pyramid(self, levels: Sequence[ImageLike], params: WeatherParams) -> list[ImageLike]:
+        """One frame's ``color_aug`` pyramid (scale 0 first) → the same with the sample's weather.
+
+        Scale 0 gets ``apply``; each lower level is replaced by the augmented level above it resized with
+        LANCZOS (the dataset's pyramid rule), so drops, fog and flare sit at the same place on every
+        scale. Levels keep their kind: PIL RGB image, H×W×3 uint8 array or 3×H×W float tensor in [0, 1]
+        (quantised to uint8 for albumentations: lossless for tensors made from 8-bit images).
+        """
+        if not params.effects:
+            return list(levels)
+        level = self.apply(_to_uint8(levels[0]), params)
+        augmented = []
+        for template in levels:
+            height, width = _size(template)
+            level = resize_rgb(level, width=width, height=height)
+            augmented.append(_like(template, level))
+        return augmented
+
+    def apply_to_sample(self, inputs: dict[Any, Any], params: WeatherParams) -> None:
+        """Add the weather to every ``("color_aug", frame, scale)`` entry of ``inputs``, in place.
+
+        Entries are replaced, never modified, so a ``color_aug`` that aliases its ``color`` target stays
+        harmless; ``("color", …)`` and all other entries are left alone. See ``apply_to_pyramid``.
+        """
+        if not params.effects:
+            return
+        frames = {key[1] for key in inputs if isinstance(key, tuple) and len(key) == 3 and key[0] == "color_aug"}
+        for frame in frames:
+            keys = []
+            while (key := ("color_aug", frame, len(keys))) in inputs:
+                keys.append(key)
+            if not keys:
+                raise ValueError(f"('color_aug', {frame!r}, 0) is missing; the weather is drawn at scale 0")
+            for key, value in zip(keys, self.apply_to_pyramid([inputs[k] for k in keys], params)):
+                inputs[key] = value
+
+
+def _size(image: ImageLike) -> tuple[int, int]:
+    """(height, width) in px of a PIL image, H×W×3 array or 3×H×W tensor."""
+    if isinstance(image, Image.Image):
+        return image.height, image.width
+    if isinstance(image, torch.Tensor):
+        return tuple(image.shape[-2:])
+    return image.shape[:2]
+
+
+def _to_uint8(image: ImageLike) -> np.ndarray:
+    """H×W×3 uint8 RGB view of a PIL image, uint8 array or 3×H×W float tensor in [0, 1]."""
+    if isinstance(image, torch.Tensor):
+        return image.detach().mul(255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return np.asarray(image)
+
+
+def _like(template: ImageLike, rgb: np.ndarray) -> ImageLike:
+    """``rgb`` (H×W×3 uint8) as the kind of ``template``."""
+    if isinstance(template, Image.Image):
+        return Image.fromarray(rgb)
+    if isinstance(template, torch.Tensor):
+        return rgb_to_tensor(np.array(rgb))[0].to(template.dtype)  # np.array: torch wants a writable array
+    return rgb

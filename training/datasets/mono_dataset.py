@@ -1,0 +1,226 @@
+"""Monodepth2's ``MonoDataset``: frames around a target, augmented once per sample, as multi-scale tensors.
+
+A sample is one split line ``<folder> <frame index> <side>``. ``__getitem__`` returns (H, W the training size,
+s the scale, frame ids as given, ``"s"`` the other stereo camera):
+
+==========================  =========================================================================
+``("color", i, s)``         float32 3×(H/2^s)×(W/2^s) RGB in [0, 1], not colour-augmented (losses)
+``("color_aug", i, s)``     the same, colour-jittered when augmenting (network inputs)
+``("K", s)``, ``("inv_K", s)``  float32 4×4 intrinsics in pixels of scale s, and their pseudo-inverse
+``"depth_gt"``              float32 1×375×1242 training-time ground truth (metres, 0 = none), when available
+``"stereo_T"``              float32 4×4, translation ±0.1 along x, when ``"s"`` is a frame id
+==========================  =========================================================================
+
+Training augmentation (``is_train``), two independent draws per sample: with p=0.5 one colour jitter
+(brightness, contrast, saturation in [0.8, 1.2], hue in [−0.1, 0.1], adjustments in a random order) whose
+parameters are drawn once and applied to every frame and scale of ``color_aug``; with p=0.5 a horizontal
+flip of every frame, scale and ``depth_gt``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.transforms import ColorJitter
+
+from depth_ros.geometry import scale_intrinsics
+from training.datasets.image_cache import ImageCache, load_rgb, resize_pyramid
+
+FrameId = int | str
+STEREO_FRAME = "s"
+SIDE_MAP = {"2": 2, "3": 3, "l": 2, "r": 3}
+OTHER_SIDE = {"l": "r", "r": "l", "2": "3", "3": "2"}
+STEREO_BASELINE = 0.1  # Monodepth2's nominal baseline (KITTI's is 0.54 m, hence ×5.4 for metric depth)
+BRIGHTNESS = CONTRAST = SATURATION = (0.8, 1.2)
+HUE = (-0.1, 0.1)
+
+
+class DatasetError(RuntimeError):
+    """Training data is missing, unreadable or too small."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitLine:
+    """One split-file line. ``side`` is None (and the frame 0) for lines without three tokens."""
+
+    folder: str
+    frame_index: int
+    side: str | None
+
+    @classmethod
+    def parse(cls, line: str) -> SplitLine:
+        tokens = line.split()
+        if len(tokens) == 3:
+            return cls(tokens[0], int(tokens[1]), tokens[2])
+        return cls(tokens[0], 0, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class ColorJitterParams:
+    """One draw of torchvision's ColorJitter parameters, applicable to any number of images.
+
+    ``order`` is the random permutation of (brightness, contrast, saturation, hue) that
+    ``ColorJitter.get_params`` returns; the factors are the drawn values.
+    """
+
+    order: tuple[int, ...]
+    brightness: float
+    contrast: float
+    saturation: float
+    hue: float
+
+    @classmethod
+    def sample(cls) -> ColorJitterParams:
+        """Draw parameters with torch's global RNG (seeded per DataLoader worker)."""
+        order, b, c, s, h = ColorJitter.get_params(BRIGHTNESS, CONTRAST, SATURATION, HUE)
+        return cls(tuple(int(i) for i in order), b, c, s, h)
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        adjust = (
+            lambda x: TF.adjust_brightness(x, self.brightness),
+            lambda x: TF.adjust_contrast(x, self.contrast),
+            lambda x: TF.adjust_saturation(x, self.saturation),
+            lambda x: TF.adjust_hue(x, self.hue),
+        )
+        for index in self.order:
+            img = adjust[index](img)
+        return img
+
+
+class MonoDataset(Dataset):
+    """Base class: subclasses give the image path, the normalised intrinsics and the ground truth.
+
+    Args:
+        data_path: dataset root.
+        filenames: split lines.
+        height, width: training size at scale 0 (pixels).
+        frame_idxs: frame offsets relative to the target (0 first) and optionally ``"s"``.
+        num_scales: pyramid levels (Monodepth2 always uses 4).
+        is_train: enable the augmentation.
+        img_ext: ``.jpg`` or ``.png``.
+        image_cache: optional :class:`ImageCache` at (width, height, num_scales).
+    """
+
+    K_norm: np.ndarray  # 4×4 float32, row 0 in units of the image width, row 1 of the height
+    full_res_shape: tuple[int, int]  # (width, height) of depth_gt
+
+    def __init__(
+        self,
+        data_path: str | Path,
+        filenames: Sequence[str],
+        height: int,
+        width: int,
+        frame_idxs: Sequence[FrameId],
+        num_scales: int,
+        is_train: bool = False,
+        img_ext: str = ".jpg",
+        image_cache: ImageCache | None = None,
+    ) -> None:
+        super().__init__()
+        self.data_path = Path(data_path).expanduser()
+        self.filenames = list(filenames)
+        self.height, self.width = height, width
+        self.frame_idxs = list(frame_idxs)
+        self.num_scales = num_scales
+        self.is_train = is_train
+        self.img_ext = img_ext
+        if image_cache is not None and (image_cache.width, image_cache.height, image_cache.num_scales) != (
+            width, height, num_scales
+        ):
+            raise ValueError("image_cache was built for another pyramid size")
+        self.image_cache = image_cache
+        self.load_depth = bool(self.filenames) and self.check_depth()
+
+    # ---- subclass hooks
+    def get_image_path(self, folder: str, frame_index: int, side: str | None) -> Path:
+        raise NotImplementedError
+
+    def check_depth(self) -> bool:
+        """Whether ground truth exists for the first split line (then every sample carries ``depth_gt``)."""
+        return False
+
+    def get_depth(self, folder: str, frame_index: int, side: str | None) -> np.ndarray:
+        """Unflipped ground truth, float32 H×W metres at ``full_res_shape``, 0 where unknown."""
+        raise NotImplementedError
+
+    def intrinsics(self, folder: str, side: str | None) -> np.ndarray:
+        """Normalised 4×4 intrinsics of the camera of a split line."""
+        return self.K_norm
+
+    # ---- loading
+    def frame_paths(self, index: int) -> dict[FrameId, Path]:
+        """Image path of every frame id of sample ``index``."""
+        line = SplitLine.parse(self.filenames[index])
+        paths = {}
+        for frame_id in self.frame_idxs:
+            if frame_id == STEREO_FRAME:
+                paths[frame_id] = self.get_image_path(line.folder, line.frame_index, OTHER_SIDE[line.side])
+            else:
+                paths[frame_id] = self.get_image_path(line.folder, line.frame_index + frame_id, line.side)
+        return paths
+
+    def verify_first_sample(self) -> None:
+        """Raise DatasetError naming the first missing image of sample 0 (a wrong data path or extension)."""
+        if not self.filenames:
+            raise DatasetError("the split is empty")
+        for path in self.frame_paths(0).values():
+            if not path.is_file():
+                raise DatasetError(
+                    f"image not found: {path} (check --data_path {self.data_path} and --png: expected "
+                    f"{self.img_ext} files)"
+                )
+
+    def load_pyramid(self, path: Path) -> list[Image.Image]:
+        """Unflipped LANCZOS pyramid of one image, from the cache when there is one."""
+        if self.image_cache is not None:
+            return self.image_cache.load(path)
+        return resize_pyramid(load_rgb(path), self.width, self.height, self.num_scales)
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    def __getitem__(self, index: int) -> dict:
+        do_color_aug = self.is_train and random.random() > 0.5
+        do_flip = self.is_train and random.random() > 0.5
+        line = SplitLine.parse(self.filenames[index])
+        jitter = ColorJitterParams.sample() if do_color_aug else None
+
+        inputs: dict = {}
+        for frame_id, path in self.frame_paths(index).items():
+            for scale, level in enumerate(self.load_pyramid(path)):
+                if do_flip:
+                    level = level.transpose(Image.FLIP_LEFT_RIGHT)
+                color = TF.to_tensor(level)
+                inputs[("color", frame_id, scale)] = color
+                inputs[("color_aug", frame_id, scale)] = TF.to_tensor(jitter(level)) if jitter else color
+
+        K_norm = self.intrinsics(line.folder, line.side).astype(np.float32)
+        if do_flip and K_norm[0, 2] != 0.5:
+            K_norm = K_norm.copy()
+            K_norm[0, 2] = 1.0 - K_norm[0, 2]  # mirror the principal point (a no-op for Monodepth2's cx = 0.5)
+        for scale in range(self.num_scales):
+            K = scale_intrinsics(K_norm, self.width // 2**scale, self.height // 2**scale)
+            inputs[("K", scale)] = torch.from_numpy(K)
+            inputs[("inv_K", scale)] = torch.from_numpy(np.linalg.pinv(K).astype(np.float32))
+
+        if self.load_depth:
+            depth_gt = self.get_depth(line.folder, line.frame_index, line.side)
+            if do_flip:
+                depth_gt = np.fliplr(depth_gt)
+            inputs["depth_gt"] = torch.from_numpy(np.array(depth_gt, dtype=np.float32)[None])
+
+        if STEREO_FRAME in self.frame_idxs:
+            stereo_T = np.eye(4, dtype=np.float32)
+            side_sign = -1.0 if SIDE_MAP[line.side] == 2 else 1.0
+            baseline_sign = -1.0 if do_flip else 1.0
+            stereo_T[0, 3] = side_sign * baseline_sign * STEREO_BASELINE
+            inputs["stereo_T"] = torch.from_numpy(stereo_T)
+        return inputs

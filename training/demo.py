@@ -1,0 +1,116 @@
+"""``make demo``: the whole chain on synthetic KITTI-format data, each step the command a user would type.
+
+synthetic drives → short training → Eigen-style evaluation → ONNX export → KITTI-style rosbag2 →
+depth bag (the node's callback path, without ROS) → preview PNGs. Everything lands in ``--out``
+(default ``demo_out/``), which is recreated on every run.
+
+    python -m training.demo [--out demo_out] [--steps 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from depth_ros.messages import image_to_depth, image_to_rgb
+from depth_ros.visualize import colorize_depth
+
+DATE = "2011_09_26"
+TRAIN_HEIGHT, TRAIN_WIDTH = 96, 320
+IMAGE_TOPIC = "/kitti/camera_color_left/image_raw"
+DEPTH_TOPIC = "/depth/image"
+
+
+def run(step: str, *args: str | Path) -> None:
+    """Run ``python -m <module> args…`` (or a script path), echoing the command; stop the demo on failure."""
+    command = [sys.executable, *map(str, args)]
+    print(f"\n=== {step}\n$ {shlex.join(['python', *command[1:]])}", flush=True)
+    start = time.perf_counter()
+    result = subprocess.run(command, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"demo: step '{step}' failed with exit code {result.returncode}")
+    print(f"--- {step}: {time.perf_counter() - start:.1f} s", flush=True)
+
+
+def latest_weights(models_dir: Path) -> Path:
+    """The highest ``weights_<epoch>`` folder of a training run."""
+    folders = sorted(models_dir.glob("weights_*"), key=lambda p: int(p.name.split("_")[1]))
+    if not folders:
+        raise SystemExit(f"demo: training wrote no weights under {models_dir}")
+    return folders[-1]
+
+
+def write_depth_strip(depth_bag: Path, drive_dir: Path, out_png: Path, rows: int = 4) -> Path:
+    """PNG rows of input | predicted depth | true depth for a few frames of the depth bag."""
+    from rosbags.highlevel import AnyReader
+
+    from depth_ros.messages import rosbags_typestore
+
+    images, depths = [], []
+    with AnyReader([depth_bag], default_typestore=rosbags_typestore()) as reader:
+        for connection, _, raw in reader.messages():
+            if connection.topic == IMAGE_TOPIC:
+                images.append(image_to_rgb(reader.deserialize(raw, connection.msgtype)))
+            elif connection.topic == DEPTH_TOPIC:
+                depths.append(image_to_depth(reader.deserialize(raw, connection.msgtype)))
+    truth_files = sorted((drive_dir / "proj_depth" / "groundtruth" / "image_02").glob("*.png"))
+    picks = np.linspace(0, len(depths) - 1, num=min(rows, len(depths))).round().astype(int)
+    strip_rows = []
+    for i in picks:
+        truth_m = cv2.imread(str(truth_files[i]), cv2.IMREAD_UNCHANGED).astype(np.float32) / 256.0
+        strip_rows.append(np.hstack([images[i], colorize_depth(depths[i]), colorize_depth(truth_m)]))
+    cv2.imwrite(str(out_png), cv2.cvtColor(np.vstack(strip_rows), cv2.COLOR_RGB2BGR))
+    return out_png
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (recreated)")
+    parser.add_argument("--steps", type=int, default=600, help="training steps (batch 4 at 320×96)")
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    shutil.rmtree(out, ignore_errors=True)
+    data, runs = out / "kitti_data", out / "runs"
+    split = data / "splits" / "synthetic"
+    test_drive = data / DATE / f"{DATE}_drive_0003_sync"
+    start = time.perf_counter()
+
+    run("1/7 synthetic KITTI raw drives", "-m", "training.synthetic_kitti", "--out", data, "--drives", "3",
+        "--frames", "40", "--preview", out / "synthetic_preview.png")
+    run("2/7 self-supervised training (brief)", "training/train.py", "--data_path", data, "--split", split, "--png",
+        "--height", TRAIN_HEIGHT, "--width", TRAIN_WIDTH, "--batch_size", "4", "--num_epochs", "100",
+        "--max_steps", args.steps, "--weights_init", "scratch", "--num_workers", "2", "--log_dir", runs,
+        "--model_name", "demo", "--log_frequency", "100")
+    weights = latest_weights(runs / "demo" / "models")
+    run("3/7 ground truth for the test drive", "-m", "training.export_gt_depth", "--data_path", data,
+        "--split", split, "--gt_source", "annotated")
+    run("4/7 evaluation (Monodepth2 protocol, per-image median scaling)", "-m", "training.evaluate_depth",
+        "--load_weights_folder", weights, "--data_path", data, "--eval_split", split, "--eval_mono", "--png")
+    onnx = out / "depth.onnx"
+    run("5/7 ONNX export (parity checked against PyTorch)", "-m", "depth_ros.export", "--weights", weights,
+        "--onnx", onnx)
+    kitti_bag, depth_bag = out / "kitti_drive_0003", out / "depth_drive_0003"
+    run("6/7 KITTI drive → rosbag2 (MCAP)", "-m", "depth_ros.kitti_to_bag", "--drive", test_drive, "--out", kitti_bag)
+    run("7/7 depth bag through the node's callback path (ONNX Runtime, camera-height scale)",
+        "-m", "depth_ros.process_bag", kitti_bag, depth_bag, "--model", onnx, "--backend", "onnxruntime")
+    strip = write_depth_strip(depth_bag, test_drive, out / "depth_strip.png")
+    print(f"\nDemo finished in {time.perf_counter() - start:.0f} s. Open:\n"
+          f"  {out / 'synthetic_preview.png'}  synthetic images and their true depth\n"
+          f"  {strip}  input | predicted depth (metres, camera-height scale) | true depth\n"
+          f"  {weights}  the trained weights (Monodepth2 layout); {onnx} the exported model\n"
+          f"  {depth_bag}  the depth bag (ros2 bag play it)\n"
+          f"  tensorboard --logdir {runs / 'demo'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
