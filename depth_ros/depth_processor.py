@@ -105,6 +105,12 @@ class ProcessorConfig:
     camera_height_m: float = _parameter(
         1.65, "Camera optical centre above the road, metres (scale_strategy camera_height)", read_only=True
     )
+    scale_window: int = _parameter(
+        10,
+        "camera_height: frames in the running median of the recovered scale; frames without a visible road "
+        "reuse it",
+        read_only=True,
+    )
     fixed_scale: float = _parameter(1.0, "Network depth → metres multiplier (scale_strategy fixed)", read_only=True)
     output_width: int = _parameter(0, "Width of the published depth and points, pixels; 0 = input width")
     output_height: int = _parameter(0, "Height of the published depth and points, pixels; 0 = input height")
@@ -138,6 +144,7 @@ class ProcessorConfig:
             ),
             ("camera_height_m", positive(self.camera_height_m), "a finite number > 0"),
             ("fixed_scale", positive(self.fixed_scale), "a finite number > 0"),
+            ("scale_window", self.scale_window >= 1, "an integer ≥ 1 (frames)"),
             ("colormap_min_depth_m", positive(self.colormap_min_depth_m), "a finite number > 0"),
             (
                 "colormap_max_depth_m",
@@ -419,4 +426,5 @@ def create_estimator(config: ProcessorConfig) -> DepthEstimator:
         scale_strategy=config.scale_strategy,
         scale_factor=config.fixed_scale,
         camera_height_m=config.camera_height_m,
+        scale_window=config.scale_window,
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -33,6 +34,7 @@ from depth_ros.backends import Backend, ModelBundle, create_backend, open_model
 from depth_ros.checkpoint import ModelMetadata
 from depth_ros.geometry import (
     STEREO_SCALE_FACTOR,
+    GroundPlaneError,
     disp_to_depth,
     normalize_intrinsics,
     recover_scale_from_camera_height,
@@ -139,7 +141,10 @@ class DepthEstimator:
 
     ``backend`` runs the network of the model described by ``metadata`` (input size, depth range,
     stereo training, learned intrinsics). ``scale_factor`` is needed by "fixed",
-    ``camera_height_m`` (metres above the ground) by "camera_height".
+    ``camera_height_m`` (metres above the ground) by "camera_height". With "camera_height", the scale
+    used is the median of the last ``scale_window`` per-frame recoveries (1: this frame's alone), and a
+    frame whose ground cannot be fitted reuses that median when there is one — a video stream keeps
+    metric depth through frames without visible road.
     """
 
     def __init__(
@@ -150,6 +155,7 @@ class DepthEstimator:
         scale_strategy: ScaleStrategy = "relative",
         scale_factor: float | None = None,
         camera_height_m: float | None = None,
+        scale_window: int = 1,
     ) -> None:
         if scale_strategy not in SCALE_STRATEGIES:
             raise ValueError(f"scale_strategy must be one of {SCALE_STRATEGIES}, got {scale_strategy!r}")
@@ -168,11 +174,14 @@ class DepthEstimator:
             raise ValueError(
                 f"scale_strategy 'camera_height' needs camera_height_m > 0 (metres), got {camera_height_m}"
             )
+        if scale_window < 1:
+            raise ValueError(f"scale_window must be at least 1 frame, got {scale_window}")
         self.backend = backend
         self.metadata = metadata
         self.scale_strategy = scale_strategy
         self.scale_factor = scale_factor
         self.camera_height_m = camera_height_m
+        self.recent_scales: deque[float] = deque(maxlen=scale_window)
 
     @classmethod
     def from_model(
@@ -185,6 +194,7 @@ class DepthEstimator:
         scale_strategy: ScaleStrategy = "relative",
         scale_factor: float | None = None,
         camera_height_m: float | None = None,
+        scale_window: int = 1,
         cache_dir: str | Path | None = None,
     ) -> DepthEstimator:
         """Open a weights folder, ``.onnx`` or ``.engine`` (with sidecar) on ``backend``."""
@@ -196,6 +206,7 @@ class DepthEstimator:
             scale_strategy=scale_strategy,
             scale_factor=scale_factor,
             camera_height_m=camera_height_m,
+            scale_window=scale_window,
         )
 
     @property
@@ -274,4 +285,11 @@ class DepthEstimator:
             )
         net_h, net_w = scaled_disp.shape
         K_network = scale_intrinsics(normalize_intrinsics(K_input, width, height), net_w, net_h)
-        return recover_scale_from_camera_height(1.0 / scaled_disp, K_network, self.camera_height_m)
+        try:
+            self.recent_scales.append(
+                recover_scale_from_camera_height(1.0 / scaled_disp, K_network, self.camera_height_m)
+            )
+        except GroundPlaneError:
+            if not self.recent_scales:
+                raise
+        return float(np.median(self.recent_scales))

@@ -41,6 +41,7 @@ NODE_PARAMETERS = {
     "device": str,
     "scale_strategy": str,
     "camera_height_m": float,
+    "scale_window": int,
     "fixed_scale": float,
     "output_width": int,
     "output_height": int,

@@ -279,6 +279,42 @@ def test_camera_height_through_the_pipeline(synthetic_drive):
         assert median_relative_error(prediction.depth_m, true_m) < 0.05
 
 
+class SwitchableBackend(ConstantBackend):
+    """Returns ``self.disparity``, which the test swaps between frames."""
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.disparity, (len(batch), 1, *self.disparity.shape)).copy()
+
+
+def test_camera_height_scale_is_a_running_median_that_survives_frames_without_road(synthetic_drive):
+    depths, K_px, camera_height_m = synthetic_drive
+    true_m = depths[0]
+    K_network = K_px.copy()
+    K_network[0] *= WIDTH / true_m.shape[1]
+    K_network[1] *= HEIGHT / true_m.shape[0]
+    road = cv2.resize(np.where(true_m > 0, true_m, 100.0), (WIDTH, HEIGHT), interpolation=cv2.INTER_NEAREST)
+    wall = np.full((HEIGHT, WIDTH), 10.0)
+
+    def sigmoid_of(depth: np.ndarray) -> np.ndarray:
+        return ((1.0 / depth - 1 / 100.0) / (1 / 0.1 - 1 / 100.0)).astype(np.float32)
+
+    backend = SwitchableBackend(sigmoid_of(road * UNKNOWN_FACTOR))
+    estimator = DepthEstimator(
+        backend, ModelMetadata(HEIGHT, WIDTH), scale_strategy="camera_height", camera_height_m=camera_height_m,
+        scale_window=3,
+    )
+    image = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    first = estimator.predict(image, K_px=K_network).scale
+    backend.disparity = sigmoid_of(road * UNKNOWN_FACTOR * 2)
+    second = estimator.predict(image, K_px=K_network).scale
+    assert second == pytest.approx((first + first / 2) / 2, rel=1e-6), "median of two = their mean"
+    backend.disparity = sigmoid_of(wall)
+    assert estimator.predict(image, K_px=K_network).scale == pytest.approx(second), "no road: reuse the median"
+    fresh = DepthEstimator(backend, ModelMetadata(HEIGHT, WIDTH), scale_strategy="camera_height", camera_height_m=1.65)
+    with pytest.raises(GroundPlaneError):
+        fresh.predict(image, K_px=K_network)
+
+
 def test_no_ground_plane_is_a_clear_error():
     K_px = np.array([[200.0, 0, 96], [0, 200.0, 32], [0, 0, 1]])
     wall = np.full((HEIGHT, WIDTH), 10.0)  # fronto-parallel: no near-horizontal surface at all

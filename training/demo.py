@@ -101,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     kitti_bag, depth_bag = out / "kitti_drive_0003", out / "depth_drive_0003"
     run("6/7 KITTI drive → rosbag2 (MCAP)", "-m", "depth_ros.kitti_to_bag", "--drive", test_drive, "--out", kitti_bag)
     run("7/7 depth bag through the node's callback path (ONNX Runtime, camera-height scale)",
-        "-m", "depth_ros.process_bag", kitti_bag, depth_bag, "--model", onnx, "--backend", "onnxruntime")
+        "-m", "depth_ros.process_bag", kitti_bag, depth_bag, "--image-topic", IMAGE_TOPIC, "--model", onnx,
+        "--backend", "onnxruntime")
     strip = write_depth_strip(depth_bag, test_drive, out / "depth_strip.png")
     print(f"\nDemo finished in {time.perf_counter() - start:.0f} s. Open:\n"
           f"  {out / 'synthetic_preview.png'}  synthetic images and their true depth\n"
