@@ -11,7 +11,8 @@ __all__ = ["colorize", "colorize_depth", "colorize_disparity"]
 def colorize(values: np.ndarray, vmin: float, vmax: float, colormap: int = cv2.COLORMAP_MAGMA) -> np.ndarray:
     """Map an H×W float array linearly from [vmin, vmax] to an H×W×3 uint8 **RGB** image.
 
-    Non-finite values are drawn black. Values outside the range are clipped.
+    Non-finite values are drawn black. Values outside the range are clipped. The result is a
+    channel-reversed view of OpenCV's BGR output (``np.ascontiguousarray`` it where that matters).
     """
     if values.ndim != 2:
         raise ValueError(f"colorize expects an H×W array, got shape {values.shape}")
@@ -19,10 +20,10 @@ def colorize(values: np.ndarray, vmin: float, vmax: float, colormap: int = cv2.C
     finite = np.isfinite(values)
     scaled = np.where(finite, (values - vmin) / span, 0.0)
     grey = (np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
-    rgb = cv2.applyColorMap(grey, colormap)[:, :, ::-1]
-    rgb = np.ascontiguousarray(rgb)
-    rgb[~finite] = 0
-    return rgb
+    bgr = cv2.applyColorMap(grey, colormap)
+    bgr[~finite] = 0
+    # A reversed view, not a copy: a caller that publishes bgr8 flips it back for free.
+    return bgr[:, :, ::-1]
 
 
 def colorize_disparity(disp: np.ndarray) -> np.ndarray:
