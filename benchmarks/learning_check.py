@@ -8,7 +8,10 @@ per-image median scaling, 1e-3 < gt < 80 m inside the Garg crop, predictions cla
 trained network is read back from its saved weights folder, as inference would load it. Prints a table and
 writes ``benchmarks/results/learning_check.json``. Target: trained AbsRel < 0.20 and ≤ half the untrained.
 
-    python benchmarks/learning_check.py [--steps 600] [--batch_size 6]
+    python benchmarks/learning_check.py [--steps 700] [--batch_size 4] [--learning_rate 2e-4]
+
+The defaults fit about 15 minutes on 2 idle CPU cores. The exit status is 0 whether or not the target is met
+(the JSON's ``target_met`` says); a failed run raises.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from training.trainer import Trainer
 RESULTS = Path(__file__).resolve().parent / "results" / "learning_check.json"
 NATIVE_SIZE = (621, 188)  # half of KITTI's 1242×375: the same normalised intrinsics, 4× cheaper to render
 TARGET_ABS_REL = 0.20
+DECAY_AT = 0.75
 
 
 @torch.no_grad()
@@ -63,29 +67,33 @@ def evaluate(network: DepthNetwork, root: Path, test_lines: list[str], height: i
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=600, help="training steps (the fixed budget)")
-    parser.add_argument("--batch_size", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=700, help="training steps (the fixed budget)")
+    parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--height", type=int, default=96)
     parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--learning_rate", type=float, default=1e-4)
+    parser.add_argument("--learning_rate", type=float, default=2e-4, help="2× Monodepth2's, for the short budget")
     parser.add_argument("--drives", type=int, default=4, help="synthetic drives; the last one is the test drive")
     parser.add_argument("--frames", type=int, default=60, help="frames per drive")
     parser.add_argument("--num_workers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--work_dir", type=Path, help="keep the data, logs and weights here (default: a temp dir)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="learning_check_") as tmp:
-        root = Path(tmp)
+        root = args.work_dir or Path(tmp)
         generate(root, drives=args.drives, frames=args.frames, seed=args.seed, width=NATIVE_SIZE[0],
                  height=NATIVE_SIZE[1])
         split = root / "splits" / "synthetic"
+        # The learning rate drops ×0.1 after 75 % of the steps, as Monodepth2's 15 of 20 epochs.
+        steps_per_epoch = len(read_split_file(split / "train_files.txt")) // args.batch_size
+        step_size_epochs = max(1, round(DECAY_AT * args.steps / steps_per_epoch))
         opt = Options(
             data_path=str(root), split=str(split), png=True, height=args.height, width=args.width,
             batch_size=args.batch_size, learning_rate=args.learning_rate, weights_init="scratch",
             num_workers=args.num_workers, log_dir=str(root / "logs"), model_name="learning_check",
             cache_dir=str(root / "cache"), num_epochs=10_000, max_steps=args.steps, save_frequency=10_000,
-            seed=args.seed,
+            scheduler_step_size=step_size_epochs, seed=args.seed,
         )
         test_lines = read_split_file(split / "test_files.txt")
         score = lambda net: evaluate(net, root, test_lines, args.height, args.width,  # noqa: E731
@@ -115,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                  "train_items": n_train, "test_frames": len(test_lines), "seed": args.seed},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height,
                      "width": args.width, "learning_rate": args.learning_rate, "weights_init": "scratch",
+                     "lr_drop_after_epochs": step_size_epochs,
                      "wall_time_s": round(train_s, 1), "torch_threads": torch.get_num_threads()},
         "untrained": untrained,
         "trained": trained,
@@ -122,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}", file=sys.stderr)
-    return 0 if passed else 1
+    return 0
 
 
 if __name__ == "__main__":

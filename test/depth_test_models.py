@@ -1,4 +1,5 @@
-"""Tiny seeded depth networks saved as weights folders, shared by the pipeline, backend and export tests."""
+"""Test doubles shared by several test files: tiny seeded depth networks saved as weights folders (pipeline,
+backend and export tests), a constant backend, and a fake Mask R-CNN (training extensions and evaluation)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from depth_ros.backends import Backend
 from depth_ros.checkpoint import ModelMetadata, save_state_file, save_weights_folder
@@ -57,3 +59,38 @@ class ConstantBackend(Backend):
     def run(self, batch: np.ndarray) -> np.ndarray:
         self.batches.append(batch)
         return np.repeat(self.disparity[None, None], len(batch), axis=0)
+
+
+class BoxDetector(nn.Module):
+    """A fake Mask R-CNN: one confident person in rows H/2.., columns W/8..W/2 of every image (flip-asymmetric).
+
+    Records every image it is given (3×H×W) and counts its calls (one per batch). Built in eval mode, as
+    ``build_detector`` returns Mask R-CNN.
+    """
+
+    PERSON = 1  # COCO-91 label
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[torch.Tensor] = []
+        self.calls = 0
+        self.eval()
+
+    @staticmethod
+    def box(height: int, width: int) -> torch.Tensor:
+        """The detected object as an H×W bool mask."""
+        mask = torch.zeros(height, width, dtype=torch.bool)
+        mask[height // 2 :, width // 8 : width // 2] = True
+        return mask
+
+    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        self.calls += 1
+        self.inputs.extend(image.detach().clone() for image in images)
+        return [
+            {
+                "scores": torch.tensor([0.95]),
+                "labels": torch.tensor([self.PERSON]),
+                "masks": self.box(*image.shape[1:]).float()[None, None] * 0.9,
+            }
+            for image in images
+        ]

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from depth_test_models import BoxDetector
 
 from depth_ros.checkpoint import ModelMetadata, save_weights_folder
 from depth_ros.networks import DepthDecoder, ResnetEncoder
@@ -87,6 +88,28 @@ def test_post_processing_and_batching(dataset, tmp_path):
     record = json.loads((dataset["weights"] / "eval_synthetic_pp.json").read_text())
     _finite_metrics(record)
     assert record["post_process"] is True and record["label"].endswith("+pp")
+
+
+def test_test_time_mask_adjustment_is_optional_and_labelled(dataset, tmp_path, monkeypatch, capsys):
+    detector = BoxDetector()
+    monkeypatch.setattr(evaluate_depth, "build_detector", lambda: detector)
+    disps = {}
+    for extra in ((), ("--mask_adjust_test",)):
+        assert evaluate_depth.main(_model_args(dataset, "--eval_mono", "--save_pred_disps", *extra)) == 0
+        disps[extra] = np.load(dataset["weights"] / "disps_synthetic_split.npy")
+    raw, adjusted = disps[()], disps[("--mask_adjust_test",)]
+    assert detector.calls == 1 and [image.shape for image in detector.inputs] == [(3, MODEL_HEIGHT, MODEL_WIDTH)] * 4
+    box = BoxDetector.box(MODEL_HEIGHT, MODEL_WIDTH).numpy()
+    np.testing.assert_array_equal(adjusted[:, ~box], raw[:, ~box])  # the default scores the network's own depth
+    assert all(np.unique(image[box]).size == 1 for image in adjusted)  # each object is one plane
+    assert not np.array_equal(adjusted[:, box], raw[:, box])
+    record = json.loads((dataset["weights"] / "eval_synthetic_mask_adjust.json").read_text())
+    assert record["label"].endswith("+mask_adjust") and record["mask_adjust_test"] is True
+    assert json.loads((dataset["weights"] / "eval_synthetic.json").read_text())["mask_adjust_test"] is False
+    ext = _save(tmp_path, raw)
+    assert evaluate_depth.main(["--ext_disp_to_eval", str(ext), "--eval_split", str(dataset["split"]), "--eval_mono",
+                                "--mask_adjust_test"]) == 2  # fmt: skip
+    assert "cannot adjust --ext_disp_to_eval" in capsys.readouterr().err
 
 
 def test_stereo_evaluation(dataset):

@@ -12,8 +12,11 @@ prediction is the *scaled* disparity of ``disp_to_depth`` with the model's min/m
 0.1/100). ``--eval_split`` is a split name in ``--splits_dir`` or a folder path (see
 ``training.export_gt_depth``); the folder holds ``test_files.txt`` and ``gt_depths.npz``, and its name
 chooses the mask (``eigen``: Garg crop and 80 m cap; others: gt > 0). ``benchmark`` writes KITTI
-depth-benchmark PNGs instead of scoring. Results go to ``eval_<split>[_pp].json`` in the weights folder
-(or beside ``--ext_disp_to_eval``), written atomically. Progress bars show on a terminal only. Bad
+depth-benchmark PNGs instead of scoring. By default the network's own depth is scored;
+``--mask_adjust_test`` applies the Mask R-CNN disparity adjustment of ``--mask_rcnn`` training at test time
+(COCO detector on the network input; the paper's numbers silently included it) and labels the result
+``+mask_adjust``. Results go to ``eval_<split>[_pp][_mask_adjust].json`` in the weights folder (or beside
+``--ext_disp_to_eval``), written atomically. Progress bars show on a terminal only. Bad
 input (missing or malformed files, mismatched counts, unusable weights) ends with one error line on
 stderr and exit code 2.
 """
@@ -30,6 +33,7 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 from tqdm import tqdm
 
 from depth_ros.atomic_io import atomic_write, atomic_write_bytes, atomic_write_text
@@ -37,6 +41,7 @@ from depth_ros.checkpoint import CheckpointError, load_depth_network
 from depth_ros.geometry import STEREO_SCALE_FACTOR, disp_to_depth
 from depth_ros.kitti import KittiFormatError
 from depth_ros.networks import DepthNetwork
+from depth_ros.networks.resnet_encoder import PretrainedWeightsError
 from depth_ros.preprocess import resize_rgb, rgb_to_tensor
 from training.export_gt_depth import (
     DEFAULT_SPLITS_DIR,
@@ -48,6 +53,7 @@ from training.export_gt_depth import (
     read_split_file,
     resolve_split,
 )
+from training.mask_adjustment import adjust_disparity, build_detector, detect_object_masks
 from training.metrics import METRIC_NAMES, EvalError, batch_post_process_disparity, evaluate_predictions
 from training.report import markdown_table
 
@@ -78,11 +84,14 @@ def predict_disparities(
     batch_size: int = 16,
     post_process: bool = False,
     device: str | torch.device = "cpu",
+    detector: nn.Module | None = None,
 ) -> np.ndarray:
     """N×H×W float32 scaled disparities (1/metres in model units) for the images at ``size`` = (H, W).
 
     ``depth_range`` = (min_depth, max_depth) of :func:`disp_to_depth`. With ``post_process`` each batch
-    runs with its horizontal flip and the two are blended by ``batch_post_process_disparity``.
+    runs with its horizontal flip and the two are blended by ``batch_post_process_disparity``. With a
+    ``detector`` (eval mode), each network disparity is Mask R-CNN-adjusted with the objects detected on its
+    own input image (flipped images included) before the conversion.
     """
     height, width = size
     predictions = []
@@ -92,7 +101,10 @@ def predict_disparities(
             images = torch.cat([load_image_tensor(path, width, height) for path in batch]).to(device)
             if post_process:
                 images = torch.cat([images, torch.flip(images, [3])])
-            scaled_disp, _ = disp_to_depth(network(images), *depth_range)
+            disp = network(images)
+            if detector is not None:
+                disp = adjust_disparity(disp, detect_object_masks(detector, images))
+            scaled_disp, _ = disp_to_depth(disp, *depth_range)
             scaled_disp = scaled_disp[:, 0].cpu().numpy()
             if post_process:
                 scaled_disp = batch_post_process_disparity(
@@ -159,6 +171,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--disable_median_scaling", action="store_true")
     parser.add_argument("--pred_depth_scale_factor", type=float, default=1.0, help="multiply predicted depths")
     parser.add_argument("--no_eval", action="store_true", help="stop after predicting (with --save_pred_disps)")
+    parser.add_argument(
+        "--mask_adjust_test",
+        action="store_true",
+        help="adjust the predictions with Mask R-CNN object masks detected on the network input (COCO weights "
+        "from the torch hub cache); labelled +mask_adjust",
+    )
     parser.add_argument("--png", action="store_true", help="read .png images instead of .jpg")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--no_cuda", action="store_true")
@@ -169,6 +187,8 @@ def check_options(args: argparse.Namespace) -> None:
     """Refuse option combinations that Monodepth2 would silently ignore or crash on."""
     if args.ext_disp_to_eval is None and (args.load_weights_folder is None or args.data_path is None):
         raise EvalError("give --load_weights_folder and --data_path, or --ext_disp_to_eval")
+    if args.mask_adjust_test and args.ext_disp_to_eval is not None:
+        raise EvalError("--mask_adjust_test needs the network's input images; it cannot adjust --ext_disp_to_eval")
     if args.eval_eigen_to_benchmark and args.ext_disp_to_eval is None:
         raise EvalError("--eval_eigen_to_benchmark re-indexes --ext_disp_to_eval; give that too")
     if args.eval_stereo and args.pred_depth_scale_factor != 1.0:
@@ -199,6 +219,7 @@ def obtain_disparities(args: argparse.Namespace, split_dir: Path) -> tuple[np.nd
     device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
     print(f"-> Loading weights from {out_dir}")
     network, metadata = load_depth_network(out_dir, device)
+    detector = build_detector().to(device) if args.mask_adjust_test else None
     print(f"-> Computing predictions with size {metadata.width}x{metadata.height}")
     ext = ".png" if args.png else ".jpg"
     pred_disps = predict_disparities(
@@ -209,6 +230,7 @@ def obtain_disparities(args: argparse.Namespace, split_dir: Path) -> tuple[np.nd
         args.batch_size,
         args.post_process,
         device,
+        detector,
     )
     settings = {
         "input_size": [metadata.height, metadata.width],
@@ -231,6 +253,8 @@ def save_array(path: Path, array: np.ndarray) -> Path:
 def eval_label(source: str, args: argparse.Namespace) -> str:
     """``source`` plus a ``+tag`` for every test-time option that changes the numbers."""
     tags = ["pp"] if args.post_process else []
+    if args.mask_adjust_test:
+        tags.append("mask_adjust")
     if args.eval_mono and args.disable_median_scaling:
         tags.append("no_median")
     if args.pred_depth_scale_factor != 1.0:
@@ -268,6 +292,7 @@ def run(args: argparse.Namespace) -> None:
         "n_images": result.n_images,
         "mode": "mono" if args.eval_mono else "stereo",
         "post_process": args.post_process,
+        "mask_adjust_test": args.mask_adjust_test,
         "median_scaling": ratios is not None,
         "pred_depth_scale_factor": STEREO_SCALE_FACTOR if args.eval_stereo else args.pred_depth_scale_factor,
         "ratios": ratios,
@@ -277,7 +302,8 @@ def run(args: argparse.Namespace) -> None:
         **settings,
     }
     print("\n" + markdown_table([record]))
-    path = out_dir / f"eval_{split}{'_pp' if args.post_process else ''}.json"
+    suffix = ("_pp" if args.post_process else "") + ("_mask_adjust" if args.mask_adjust_test else "")
+    path = out_dir / f"eval_{split}{suffix}.json"
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")
     print(f"\n-> Wrote {path}")
 
@@ -287,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cv2.setNumThreads(0)
     try:
         run(args)
-    except (EvalError, SplitError, CheckpointError, KittiFormatError, OSError) as error:
+    except (EvalError, SplitError, CheckpointError, KittiFormatError, PretrainedWeightsError, OSError) as error:
         print(f"evaluate_depth: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -76,7 +76,7 @@ def _coco_state_dict(allow_download: bool) -> dict:
             f"Mask R-CNN COCO weights {COCO_WEIGHTS} are not available. Download {COCO_WEIGHTS.url} on a "
             f"machine with network access and place it at {hub_checkpoint_path(COCO_WEIGHTS)} (the torch hub "
             f"cache; set TORCH_HOME to move it), or precompute the masks elsewhere with "
-            f"`python -m training.precompute_masks` and train from the cache."
+            f"`python -m training.precompute_masks` and train from them with `--mask_rcnn --mask_cache DIR`."
         ) from exc
 
 

@@ -1,8 +1,10 @@
 """Command-line options: every option of Monodepth2's ``options.py`` (same names, same defaults) plus ours.
 
 Monodepth2's options are documented in its repository; ours are ``--splits_dir``, ``--cache_dir``, ``--seed``,
-``--max_steps``, ``--amp``, ``--no_pretrained_download`` and the extension switches. Extension switches that are
-declared but not implemented yet are rejected by :func:`validate_options` with a one-line error.
+``--max_steps``, ``--amp``, ``--no_pretrained_download``, the optimiser recipe (``--optimizer``,
+``--weight_decay``, ``--scheduler``) and the paper's four extension switches, each independent of the others:
+``--mask_rcnn`` (with ``--mask_cache``, ``--mask_adjust_smoothness``), ``--espcn``, ``--learn_intrinsics`` and
+``--weather_aug``. The paper's recipe is ``--optimizer adamw --weight_decay 0.05 --scheduler cosine``.
 
 ``Options`` is a plain dataclass: build it with :func:`parse_options` (command line) or directly
 (``Options(data_path=..., weights_init="scratch")``) in tests and scripts.
@@ -24,6 +26,7 @@ SPLIT_NAMES = ("eigen_zhou", "eigen_full", "odom", "benchmark")
 DATASET_NAMES = ("kitti", "kitti_odom", "kitti_depth", "kitti_test")
 EVAL_SPLITS = ("eigen", "eigen_benchmark", "benchmark", "odom_9", "odom_10")
 MODEL_NAMES = ("encoder", "depth", "pose_encoder", "pose")
+LOADABLE_MODELS = (*MODEL_NAMES, "predictive_mask", "intrinsics")  # the last two exist only in some runs
 
 
 class OptionsError(ValueError):
@@ -76,9 +79,12 @@ class Options:
     scheduler_step_size: int = _opt(15, "step size of the scheduler (epochs)", type=int)
     seed: int = _opt(0, "seed of python, numpy and torch random generators", type=int)
     max_steps: int | None = _opt(None, "stop after this many steps (smoke runs, benchmarks)", type=int)
-    optimizer: str = _opt("adam", "optimiser", type=str, choices=("adam", "adamw"))
-    weight_decay: float = _opt(0.0, "weight decay (adamw)", type=float)
-    scheduler: str = _opt("step", "learning-rate schedule", type=str, choices=("step", "cosine"))
+    optimizer: str = _opt("adam", "adam (Monodepth2) or adamw (decoupled weight decay, the paper's recipe)",
+                          type=str, choices=("adam", "adamw"))
+    weight_decay: float = _opt(0.0, "weight decay (the paper: 0.05 with adamw); with adam it is Adam's coupled L2 "
+                               "term; never applied to the learned intrinsics", type=float)
+    scheduler: str = _opt("step", "step: StepLR(scheduler_step_size, 0.1); cosine: CosineAnnealingLR(T_max="
+                          "num_epochs, eta_min=0); both stepped once per epoch", type=str, choices=("step", "cosine"))
 
     # ---- ablations
     v1_multiscale: bool = _flag("if set, uses monodepth v1 multiscale")
@@ -108,12 +114,15 @@ class Options:
     save_frequency: int = _opt(1, "number of epochs between each save", type=int)
 
     # ---- extensions
-    mask_rcnn: bool = _flag("mask dynamic objects with Mask R-CNN (extension)")
-    mask_cache: str | None = _opt(None, "folder of precomputed Mask R-CNN masks (extension)", type=str)
-    mask_adjust_smoothness: bool = _flag("adjust the smoothness term inside object masks (extension)")
+    mask_rcnn: bool = _flag("warp with the Mask R-CNN-adjusted disparity: each detected object flattened to its "
+                            "ground-contact disparity (extension; COCO weights from the torch hub cache)")
+    mask_cache: str | None = _opt(None, "with --mask_rcnn: read the masks precomputed by training.precompute_masks "
+                                  "from this folder instead of running Mask R-CNN during training", type=str)
+    mask_adjust_smoothness: bool = _flag("with --mask_rcnn: the smoothness loss also sees the adjusted disparity")
     espcn: bool = _flag("ESPCN sub-pixel upsampling in the depth decoder instead of nearest (extension)")
-    learn_intrinsics: bool = _flag("learn the camera intrinsics from the pose bottleneck (extension)")
-    weather_aug: bool = _flag("weather augmentation of the network inputs (extension)")
+    learn_intrinsics: bool = _flag("learn the camera intrinsics from the pose bottleneck instead of the dataset's "
+                                   "(extension; add 'intrinsics' to --models_to_load to resume the head)")
+    weather_aug: bool = _flag("rain/snow/fog/sun-flare augmentation of the network inputs (extension)")
 
     # ---- evaluation
     eval_stereo: bool = _flag("if set evaluates in stereo mode")
@@ -132,18 +141,6 @@ class Options:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2)
 
-
-# Declared extension switches that training does not implement yet: (is it set?, option name).
-_NOT_IMPLEMENTED = (
-    (lambda o: o.mask_rcnn, "--mask_rcnn"),
-    (lambda o: o.mask_cache is not None, "--mask_cache"),
-    (lambda o: o.mask_adjust_smoothness, "--mask_adjust_smoothness"),
-    (lambda o: o.learn_intrinsics, "--learn_intrinsics"),
-    (lambda o: o.weather_aug, "--weather_aug"),
-    (lambda o: o.optimizer != "adam", "--optimizer adamw"),
-    (lambda o: o.weight_decay != 0.0, "--weight_decay"),
-    (lambda o: o.scheduler != "step", "--scheduler cosine"),
-)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -186,9 +183,12 @@ def validate_options(opt: Options) -> None:
         raise OptionsError(f"need 0 < --min_depth < --max_depth, got {opt.min_depth} and {opt.max_depth}")
     if opt.max_steps is not None and opt.max_steps < 1:
         raise OptionsError(f"--max_steps must be at least 1, got {opt.max_steps}")
-    unknown = sorted(set(opt.models_to_load) - {*MODEL_NAMES, "predictive_mask"})
+    unknown = sorted(set(opt.models_to_load) - set(LOADABLE_MODELS))
     if unknown:
-        raise OptionsError(f"--models_to_load: unknown model(s) {unknown}; known: {[*MODEL_NAMES, 'predictive_mask']}")
-    for is_set, name in _NOT_IMPLEMENTED:
-        if is_set(opt):
-            raise OptionsError(f"{name} is not implemented yet")
+        raise OptionsError(f"--models_to_load: unknown model(s) {unknown}; known: {list(LOADABLE_MODELS)}")
+    if opt.weight_decay < 0:
+        raise OptionsError(f"--weight_decay must be non-negative, got {opt.weight_decay}")
+    if not opt.mask_rcnn and (opt.mask_cache is not None or opt.mask_adjust_smoothness):
+        raise OptionsError("--mask_cache and --mask_adjust_smoothness configure --mask_rcnn; add --mask_rcnn")
+    if opt.learn_intrinsics and not any(f != 0 for f in opt.frame_ids):
+        raise OptionsError("--learn_intrinsics reads the pose network, which needs a temporal source frame")

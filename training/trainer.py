@@ -11,8 +11,21 @@ One step (Godard et al., ICCV 2019; the official ``trainer.py``):
 3. :class:`SelfSupervisedLoss`: per pixel, the minimum over [identity losses + 1e-5·N(0,1), reprojection
    losses] of 0.85·SSIM + 0.15·L1 (auto-masking), plus 1e-3/2^s edge-aware smoothness of the mean-normalised
    native-scale disparity; the total is the mean over scales.
-4. :class:`Trainer`: Adam 1e-4, StepLR(15, 0.1) stepped at the end of each epoch, TensorBoard logs,
-   checkpoints in the official weights-folder layout, and DistributedDataParallel under torchrun.
+4. :class:`Trainer`: Adam 1e-4, StepLR(15, 0.1) stepped at the end of each epoch (or the paper's AdamW + cosine
+   annealing), TensorBoard logs, checkpoints in the official weights-folder layout, and DistributedDataParallel
+   under torchrun.
+
+The paper's extensions (Mishra et al.; see each switch in ``options.py``), all composable:
+
+- ``--mask_rcnn``: per scale, the native disparity with every detected object flattened to its ground-contact
+  disparity (``("disp_adjusted", s)``, :func:`add_adjusted_disparities`) replaces ``("disp", s)`` for warping,
+  hence for the reprojection loss; smoothness keeps the raw disparity unless ``--mask_adjust_smoothness``.
+  Masks come from Mask R-CNN run once per step on the un-augmented scale-0 target under no_grad (lower scales
+  resize them), or from ``--mask_cache`` through the dataset. Logged depth metrics use the raw disparity.
+- ``--espcn``: the depth decoder upsamples with ESPCN blocks (recorded in the checkpoint metadata).
+- ``--learn_intrinsics``: an :class:`IntrinsicsHead` on the pose bottleneck predicts a normalised K per pose
+  pair; the pairs' mean (WildNet) is scaled to pixels at the warping resolution and replaces the dataset's K.
+- ``--weather_aug``: the training dataset adds one weather draw per sample to the network inputs.
 
 Frame ids are ints (temporal offsets) or ``"s"`` (the other stereo camera). Depth is in model units (metres
 when trained with a metric stereo baseline); intrinsics ``("K", s)`` are in pixels of scale s.
@@ -25,7 +38,8 @@ import datetime
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +61,11 @@ from depth_ros.checkpoint import (
     save_state_file,
     save_weights_folder,
 )
-from depth_ros.geometry import disp_to_depth
-from depth_ros.networks import DepthDecoder, PoseCNN, PoseDecoder, ResnetEncoder
+from depth_ros.geometry import disp_to_depth, scale_intrinsics
+from depth_ros.networks import DepthDecoder, IntrinsicsHead, PoseCNN, PoseDecoder, ResnetEncoder
+from training.augment import WeatherAugmentation
 from training.datasets import DATASETS, DatasetError, ImageCache, MonoDataset, read_split_file, resolve_split_dir
-from training.datasets.mono_dataset import STEREO_FRAME, FrameId
+from training.datasets.mono_dataset import OBJECT_MASKS, STEREO_FRAME, FrameId, collate_samples
 from training.layers import (
     SSIM,
     BackprojectDepth,
@@ -61,8 +76,10 @@ from training.layers import (
     sample_image,
     transformation_from_parameters,
 )
+from training.mask_adjustment import adjust_disparity, build_detector, detect_object_masks, resize_masks
 from training.metrics import MAX_DEPTH, METRIC_NAMES, MIN_DEPTH, compute_errors
 from training.options import Options, validate_options
+from training.precompute_masks import load_cached_masks
 
 NUM_DATASET_SCALES = 4  # Monodepth2 always loads a 4-level pyramid, whatever --scales says
 DISPCONV_OFFSET = 10  # the depth decoder's ``decoder.10..13`` are the disparity heads of scales 0..3
@@ -76,6 +93,12 @@ LOG_METRIC_TAGS = ("de/abs_rel", "de/sq_rel", "de/rms", "de/log_rms", "da/a1", "
 # Log every log_frequency batches during the first EARLY_LOG_STEPS steps, then every EARLY_LOG_STEPS steps.
 EARLY_LOG_STEPS = 2000
 MAX_LOGGED_IMAGES = 4
+ADJUSTED_DISP = "disp_adjusted"  # outputs[(ADJUSTED_DISP, s)]: the Mask R-CNN-adjusted ("disp", s)
+LEARNED_K = "intrinsics_norm"  # outputs[LEARNED_K]: B×4×4 learned normalised intrinsics
+# Generic intrinsics prior of the learned head, never the dataset's: square pixels and fx = 0.6·W, i.e. a
+# horizontal field of view of 2·atan(0.5/0.6) ≈ 80°.
+PRIOR_FOCAL_OVER_WIDTH = 0.6
+K_ENTRIES = {"fx": (0, 0), "fy": (1, 1), "cx": (0, 2), "cy": (1, 2)}  # logged intrinsics, (row, column)
 
 Batch = dict
 Outputs = dict
@@ -100,7 +123,9 @@ class MonodepthModel(nn.Module):
     s = 0..3 (B×1×H/2^s×W/2^s sigmoid disparity; the loss reads only ``scales``), and per temporal source f:
     ``("axisangle", 0, f)`` and ``("translation", 0, f)`` (B×1×3, the output slot used), ``("pose_inverted",
     f)`` (bool) and ``("cam_T_cam", 0, f)`` (B×4×4 ``T_source_from_target``, always float32), and
-    ``"predictive_mask"`` (``{("disp", s): B×N×h×w}``, N = number of source frames).
+    ``"predictive_mask"`` (``{("disp", s): B×N×h×w}``, N = number of source frames), and with
+    ``learn_intrinsics`` ``LEARNED_K`` (B×4×4 normalised K, float32: the mean of the head's predictions over
+    the pose network's runs, one per pair). ``initial_focal`` is the head's (fx/W, fy/H) before training.
     """
 
     def __init__(
@@ -115,6 +140,8 @@ class MonodepthModel(nn.Module):
         pose_model_input: str = "pairs",
         predictive_mask: bool = False,
         upsample: str = "nearest",
+        learn_intrinsics: bool = False,
+        initial_focal: tuple[float, float] = (PRIOR_FOCAL_OVER_WIDTH, PRIOR_FOCAL_OVER_WIDTH),
     ) -> None:
         super().__init__()
         self.frame_ids = list(frame_ids)
@@ -148,6 +175,11 @@ class MonodepthModel(nn.Module):
             self.predictive_mask = DepthDecoder(
                 self.encoder.num_ch_enc, scales, num_output_channels=len(self.frame_ids) - 1
             )
+        self.intrinsics: IntrinsicsHead | None = None
+        if learn_intrinsics:
+            if self.pose is None:
+                raise ValueError("learning the intrinsics needs a pose network (a temporal source frame)")
+            self.intrinsics = IntrinsicsHead(self.pose.bottleneck_channels, initial_focal)
         # The ResNets' unused ImageNet classifier stays in the state dict (official keys) but is frozen, so that
         # DistributedDataParallel does not wait for its gradients (and Adam, as in Monodepth2, never updates it).
         for net in (self.encoder, self.pose_encoder):
@@ -156,7 +188,7 @@ class MonodepthModel(nn.Module):
 
     def named_networks(self) -> dict[str, nn.Module]:
         """The networks that exist in this run, by checkpoint file name."""
-        names = ("encoder", "depth", "pose_encoder", "pose", "predictive_mask")
+        names = ("encoder", "depth", "pose_encoder", "pose", "predictive_mask", "intrinsics")
         return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
 
     def forward(self, inputs: Batch) -> Outputs:
@@ -179,14 +211,21 @@ class MonodepthModel(nn.Module):
 
     def _run_pose(
         self, inputs: Batch, frames: Sequence[int], frame_features: Mapping[FrameId, list[torch.Tensor]]
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pose network on ``frames`` (in that order) → axisangle, translation B×F×1×3."""
-        if self.pose_model_type == "shared":
-            return self.pose([frame_features[f] for f in frames])
-        images = torch.cat([inputs[("color_aug", f, 0)] for f in frames], 1)
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pose network on ``frames`` (in that order) → axisangle, translation B×F×1×3 and its bottleneck B×C×1×1.
+
+        The bottleneck (what the intrinsics head reads) is the spatial mean of the pose decoder's squeezed
+        features, or of PoseCNN's last feature map.
+        """
         if self.pose_model_type == "posecnn":
-            return self.pose(images)
-        return self.pose([self.pose_encoder(images)])
+            features = self.pose.features(torch.cat([inputs[("color_aug", f, 0)] for f in frames], 1))
+            return (*self.pose.predict(features), features.mean(dim=(2, 3), keepdim=True))
+        if self.pose_model_type == "shared":
+            squeezed = self.pose.squeeze([frame_features[f] for f in frames])
+        else:
+            images = torch.cat([inputs[("color_aug", f, 0)] for f in frames], 1)
+            squeezed = self.pose.squeeze([self.pose_encoder(images)])
+        return (*self.pose.predict(squeezed), self.pose.bottleneck(squeezed))
 
     def predict_poses(self, inputs: Batch, frame_features: Mapping[FrameId, list[torch.Tensor]]) -> Outputs:
         """``T_source_from_target`` per temporal source frame.
@@ -194,16 +233,25 @@ class MonodepthModel(nn.Module):
         Pairs (default): the pair is fed in temporal order ([f, 0] for a past frame, [0, f] for a future one),
         so the network always predicts forward motion; output slot 0 is used and inverted for past frames.
         All: every temporal frame in ``frame_ids`` order, one slot per source, no inversion.
+        With the intrinsics head, ``LEARNED_K`` is the mean of its predictions from every run's bottleneck.
         """
         outputs: Outputs = {}
+        bottlenecks = []
         if self.pose_model_input == "pairs":
             slots = {}
             for f in self.temporal_ids:
-                axisangle, translation = self._run_pose(inputs, [f, 0] if f < 0 else [0, f], frame_features)
+                axisangle, translation, bottleneck = self._run_pose(
+                    inputs, [f, 0] if f < 0 else [0, f], frame_features
+                )
                 slots[f] = (axisangle[:, 0], translation[:, 0], f < 0)
+                bottlenecks.append(bottleneck)
         else:
-            axisangle, translation = self._run_pose(inputs, [0, *self.temporal_ids], frame_features)
+            axisangle, translation, bottleneck = self._run_pose(inputs, [0, *self.temporal_ids], frame_features)
             slots = {f: (axisangle[:, i], translation[:, i], False) for i, f in enumerate(self.temporal_ids)}
+            bottlenecks.append(bottleneck)
+        if self.intrinsics is not None:
+            with torch.autocast(bottlenecks[0].device.type, enabled=False):  # a camera matrix: float32
+                outputs[LEARNED_K] = torch.stack([self.intrinsics(b.float()) for b in bottlenecks]).mean(0)
         for f, (axisangle, translation, invert) in slots.items():
             outputs[("axisangle", 0, f)] = axisangle
             outputs[("translation", 0, f)] = translation
@@ -232,7 +280,9 @@ class ViewSynthesis(nn.Module):
     ``v1_multiscale``, where it is scale s's and the scale-s intrinsics are used.
 
     ``posecnn_depth_scaling``: Monodepth2's PoseCNN ablation multiplies the predicted translation by the
-    image's mean inverse depth before warping.
+    image's mean inverse depth before warping. ``adjusted_disparity`` (``--mask_rcnn``): warp with
+    ``(ADJUSTED_DISP, s)`` instead of ``("disp", s)``. ``learned_intrinsics``: use ``outputs[LEARNED_K]``
+    scaled to the warping resolution instead of the dataset's ``("K", s)``.
     """
 
     def __init__(
@@ -247,6 +297,8 @@ class ViewSynthesis(nn.Module):
         v1_multiscale: bool = False,
         automasking: bool = True,
         posecnn_depth_scaling: bool = False,
+        adjusted_disparity: bool = False,
+        learned_intrinsics: bool = False,
     ) -> None:
         super().__init__()
         self.height, self.width = height, width
@@ -256,6 +308,8 @@ class ViewSynthesis(nn.Module):
         self.v1_multiscale = v1_multiscale
         self.automasking = automasking
         self.posecnn_depth_scaling = posecnn_depth_scaling
+        self.disp_key = ADJUSTED_DISP if adjusted_disparity else "disp"
+        self.learned_intrinsics = learned_intrinsics
         source_scales = sorted(set(self.scales)) if v1_multiscale else [0]
         self.backproject = nn.ModuleDict(
             {str(s): BackprojectDepth(height // 2**s, width // 2**s) for s in source_scales}
@@ -274,9 +328,16 @@ class ViewSynthesis(nn.Module):
             outputs[("axisangle", 0, frame_id)].float(), translation, invert=outputs[("pose_inverted", frame_id)]
         )
 
+    def camera(self, inputs: Batch, outputs: Outputs, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """K and its inverse (B×4×4, pixels of ``scale``): the dataset's, or the learned one scaled to that size."""
+        if not self.learned_intrinsics:
+            return inputs[("K", scale)], inputs[("inv_K", scale)]
+        K = scale_intrinsics(outputs[LEARNED_K], self.width // 2**scale, self.height // 2**scale)
+        return K, torch.linalg.inv(K)
+
     def forward(self, inputs: Batch, outputs: Outputs) -> Outputs:
         for scale in self.scales:
-            disp = outputs[("disp", scale)]
+            disp = outputs[(self.disp_key, scale)]
             if self.v1_multiscale:
                 source_scale = scale
             else:
@@ -284,10 +345,11 @@ class ViewSynthesis(nn.Module):
                 source_scale = 0
             _, depth = disp_to_depth(disp, self.min_depth, self.max_depth)
             outputs[("depth", 0, scale)] = depth
-            points = self.backproject[str(source_scale)](depth, inputs[("inv_K", source_scale)])
+            K, inv_K = self.camera(inputs, outputs, source_scale)
+            points = self.backproject[str(source_scale)](depth, inv_K)
             for frame_id in self.source_frame_ids:
                 T = self.source_pose(inputs, outputs, frame_id, depth)
-                grid = self.project[str(source_scale)](points, inputs[("K", source_scale)], T)
+                grid = self.project[str(source_scale)](points, K, T)
                 source = inputs[("color", frame_id, source_scale)]
                 outputs[("sample", frame_id, scale)] = grid
                 outputs[("color", frame_id, scale)] = sample_image(source, grid)
@@ -336,6 +398,7 @@ class LossSettings:
     avg_reprojection: bool = False
     predictive_mask: bool = False
     v1_multiscale: bool = False
+    smooth_adjusted_disparity: bool = False  # --mask_adjust_smoothness: smoothness of (ADJUSTED_DISP, s)
 
 
 class SelfSupervisedLoss(nn.Module):
@@ -384,13 +447,27 @@ class SelfSupervisedLoss(nn.Module):
             if selection is not None:
                 outputs[f"identity_selection/{scale}"] = selection
             loss = loss + to_optimise.mean()
-            disp = outputs[("disp", scale)]
+            disp = outputs[(ADJUSTED_DISP if cfg.smooth_adjusted_disparity else "disp", scale)]
             smoothness = get_smooth_loss(mean_normalized(disp), inputs[("color", 0, scale)])
             loss = loss + cfg.disparity_smoothness * smoothness / 2**scale
             losses[f"loss/{scale}"] = loss
             total = total + loss
         losses["loss"] = total / len(cfg.scales)
         return losses
+
+
+def add_adjusted_disparities(
+    outputs: Outputs, masks: Sequence[torch.Tensor] | torch.Tensor, scales: Sequence[int]
+) -> Outputs:
+    """``(ADJUSTED_DISP, s)`` for every scale: ``("disp", s)`` B×1×h×w with each object flattened to its
+    ground-contact disparity (``mask_adjustment.adjust_disparity``).
+
+    ``masks``: the scale-0 object masks, B × (K_i×H×W bool) or B×N×H×W bool, resized to each scale by area.
+    """
+    for scale in scales:
+        disp = outputs[("disp", scale)]
+        outputs[(ADJUSTED_DISP, scale)] = adjust_disparity(disp, resize_masks(masks, tuple(disp.shape[2:])))
+    return outputs
 
 
 # =========================================================================================== logging helpers
@@ -493,6 +570,69 @@ def _as_float32(outputs: Outputs) -> Outputs:
     return cast
 
 
+# =========================================================================================== optimisation
+
+
+def build_optimizer(model: MonodepthModel, opt: Options) -> torch.optim.Optimizer:
+    """Adam (Monodepth2; ``weight_decay`` is then Adam's coupled L2 term) or AdamW (decoupled), ``learning_rate``.
+
+    Parameters are in the model's registration order. The intrinsics head, when there is one, gets its own
+    group with weight decay 0: decay would pull its weights, hence K, towards the prior.
+    """
+    head = list(model.intrinsics.parameters()) if model.intrinsics is not None else []
+    head_ids = {id(p) for p in head}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in head_ids]}]
+    if head:
+        groups.append({"params": head, "weight_decay": 0.0})
+    optimizer_class = torch.optim.AdamW if opt.optimizer == "adamw" else torch.optim.Adam
+    return optimizer_class(groups, lr=opt.learning_rate, weight_decay=opt.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, opt: Options) -> torch.optim.lr_scheduler.LRScheduler:
+    """StepLR(scheduler_step_size, 0.1), or CosineAnnealingLR(T_max=num_epochs, eta_min=0); stepped per epoch.
+
+    Stepped at the END of every epoch (see ``Trainer.train``): with StepLR, epochs 0..step-1 run at the initial
+    rate and the rest at 0.1×, the paper's 15 + 5 epochs (Monodepth2 steps at the start of each epoch, which
+    on PyTorch ≥ 1.1 gives 14 + 6, issue #431; on the authors' 0.4.1 it gave 15 + 5, as here). With cosine,
+    epoch e runs at lr·(1 + cos(π·e/num_epochs))/2.
+    """
+    if opt.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=opt.num_epochs, eta_min=0.0)
+    return torch.optim.lr_scheduler.StepLR(optimizer, opt.scheduler_step_size, STEP_LR_GAMMA)
+
+
+def generic_focal_prior(width: int, height: int) -> tuple[float, float]:
+    """(fx/W, fy/H) of the learned intrinsics before training: square pixels, fx = 0.6·W (≈ 80° field of view)."""
+    return PRIOR_FOCAL_OVER_WIDTH, PRIOR_FOCAL_OVER_WIDTH * width / height
+
+
+class IntrinsicsAverage:
+    """Running mean of the learned normalised K over training samples, as seen unflipped.
+
+    A flipped image's principal point is mirrored (cx → 1 − cx), so flipped samples are mirrored back
+    before they are averaged.
+    """
+
+    def __init__(self) -> None:
+        self.total: torch.Tensor | None = None
+        self.count = 0
+
+    def reset(self) -> None:
+        self.total, self.count = None, 0
+
+    def update(self, K_norm: torch.Tensor, flipped: torch.Tensor) -> None:
+        """Add a batch: K_norm B×4×4 (normalised), flipped B bool."""
+        K = K_norm.detach()[:, :3, :3].to(torch.float64, copy=True)
+        K[:, 0, 2] = torch.where(flipped.to(K.device), 1.0 - K[:, 0, 2], K[:, 0, 2])
+        batch_total = K.sum(0)
+        self.total = batch_total if self.total is None else self.total + batch_total
+        self.count += K.shape[0]
+
+    def mean(self) -> list[list[float]] | None:
+        """3×3 mean normalised K (row 0 in units of the width, row 1 of the height), None before any update."""
+        return None if self.total is None else (self.total / self.count).tolist()
+
+
 # =========================================================================================== trainer
 
 
@@ -503,9 +643,13 @@ class Trainer:
     training set with a DistributedSampler, wraps the model in DistributedDataParallel, and leaves logging,
     validation, progress and checkpoints to rank 0. ``--batch_size`` is per process. Checkpoints hold the
     unwrapped state dicts (no ``module.`` prefix).
+
+    ``make_detector`` builds the Mask R-CNN of ``--mask_rcnn`` without ``--mask_cache`` (default: the COCO
+    model from the torch hub cache, :func:`~training.mask_adjustment.build_detector`); it must return an
+    eval-mode detector (tests and benchmarks pass fakes or untrained ones).
     """
 
-    def __init__(self, opt: Options) -> None:
+    def __init__(self, opt: Options, *, make_detector: Callable[[], nn.Module] | None = None) -> None:
         validate_options(opt)
         self.opt = opt
         self.dist = DistributedContext.from_env()
@@ -537,9 +681,17 @@ class Trainer:
             pose_model_input=opt.pose_model_input,
             predictive_mask=opt.predictive_mask,
             upsample="espcn" if opt.espcn else "nearest",
+            learn_intrinsics=opt.learn_intrinsics,
+            initial_focal=generic_focal_prior(opt.width, opt.height),
         ).to(self.device)
         if self.use_cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.detector: nn.Module | None = None
+        if opt.mask_rcnn and opt.mask_cache is None:
+            if make_detector is None:
+                make_detector = partial(build_detector, allow_download=not opt.no_pretrained_download)
+            self.detector = make_detector().to(self.device)
+        self.intrinsics_average = IntrinsicsAverage()
         self.view_synthesis = ViewSynthesis(
             opt.height,
             opt.width,
@@ -550,6 +702,8 @@ class Trainer:
             v1_multiscale=opt.v1_multiscale,
             automasking=not opt.disable_automasking,
             posecnn_depth_scaling=opt.pose_model_type == "posecnn",
+            adjusted_disparity=opt.mask_rcnn,
+            learned_intrinsics=opt.learn_intrinsics,
         ).to(self.device)
         self.loss = SelfSupervisedLoss(
             LossSettings(
@@ -560,19 +714,17 @@ class Trainer:
                 avg_reprojection=opt.avg_reprojection,
                 predictive_mask=opt.predictive_mask,
                 v1_multiscale=opt.v1_multiscale,
+                smooth_adjusted_disparity=opt.mask_adjust_smoothness,
             ),
             self.source_frame_ids,
             opt.height,
             opt.width,
         ).to(self.device)
 
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=opt.learning_rate)
+        self.optimizer = build_optimizer(self.model, opt)
         if opt.load_weights_folder:
             self.load_model(opt.load_weights_folder)
-        # Stepped at the END of every epoch (see train()), so epochs 0..step-1 run at the initial rate and the
-        # rest at 0.1×: the paper's 15 + 5 epochs. Monodepth2 steps at the start of each epoch, which on
-        # PyTorch ≥ 1.1 gives 14 + 6 (issue #431); on the authors' 0.4.1 it gave 15 + 5, as here.
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, opt.scheduler_step_size, STEP_LR_GAMMA)
+        self.scheduler = build_scheduler(self.optimizer, opt)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.train_model: nn.Module = self.model
         if self.dist.enabled:
@@ -611,6 +763,10 @@ class Trainer:
             is_train=is_train,
             img_ext=".png" if opt.png else ".jpg",
             image_cache=cache,
+            weather=WeatherAugmentation() if opt.weather_aug and is_train else None,
+            object_masks=partial(load_cached_masks, opt.mask_cache, size=(opt.height, opt.width))
+            if opt.mask_cache is not None
+            else None,
         )
 
     def _build_loaders(self) -> tuple[DataLoader, DataLoader | None, DistributedSampler | None]:
@@ -629,6 +785,7 @@ class Trainer:
             "pin_memory": self.use_cuda,
             "drop_last": True,  # the loss is a per-batch mean; Monodepth2's layers also baked the batch size in
             "persistent_workers": opt.num_workers > 0,
+            "collate_fn": collate_samples,  # pads the cached object masks of --mask_cache
         }
         generator = torch.Generator().manual_seed(opt.seed + self.dist.rank)  # shuffling and worker seeds
         train_loader = DataLoader(
@@ -645,6 +802,13 @@ class Trainer:
         return train_loader, val_loader, sampler
 
     # ------------------------------------------------------------------------------------- steps
+    def object_masks(self, inputs: Batch) -> list[torch.Tensor] | torch.Tensor:
+        """Scale-0 object masks of the batch's targets: cached (B×N×H×W bool) or detected on the un-augmented
+        ``("color", 0, 0)`` (B × K_i×H×W bool), one detector call per batch."""
+        if self.detector is None:
+            return inputs[OBJECT_MASKS]
+        return detect_object_masks(self.detector, inputs[("color", 0, 0)])
+
     def process_batch(self, inputs: Batch, model: nn.Module) -> tuple[Outputs, dict[str, torch.Tensor]]:
         """Predictions, warped images and losses of one batch (already on the device)."""
         if self.amp_dtype is None:
@@ -652,6 +816,8 @@ class Trainer:
         else:
             with torch.autocast(self.device.type, dtype=self.amp_dtype):
                 outputs = _as_float32(model(inputs))
+        if self.opt.mask_rcnn:
+            add_adjusted_disparities(outputs, self.object_masks(inputs), self.opt.scales)
         self.view_synthesis(inputs, outputs)
         losses = self.loss(inputs, outputs)
         return outputs, losses
@@ -660,6 +826,8 @@ class Trainer:
         """One optimisation step on a batch from the loader; returns the batch on the device, outputs, losses."""
         inputs = batch_to_device(batch, self.device, channels_last=self.use_cuda)
         outputs, losses = self.process_batch(inputs, self.train_model)
+        if LEARNED_K in outputs:
+            self.intrinsics_average.update(outputs[LEARNED_K], inputs["flipped"])
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         self.scaler.step(self.optimizer)
@@ -694,6 +862,7 @@ class Trainer:
     def run_epoch(self, progress: tqdm, start: float) -> bool:
         """One epoch of training; True when ``max_steps`` was reached."""
         self.model.train()
+        self.intrinsics_average.reset()  # the checkpoint records the learned K averaged over its epoch
         images_per_step = self.opt.batch_size * self.dist.world_size
         for batch_idx, batch in enumerate(self.train_loader):
             before = time.time()
@@ -744,11 +913,23 @@ class Trainer:
         )
 
     def log(self, mode: str, inputs: Batch, outputs: Outputs, losses: Mapping[str, torch.Tensor]) -> None:
-        """TensorBoard scalars (losses, depth metrics with GT) and images of up to 4 items."""
+        """TensorBoard scalars (losses, depth metrics with GT, learned vs dataset K) and images of up to 4 items.
+
+        The depth metrics score the network's own scale-0 depth (not the Mask R-CNN-adjusted one), as
+        evaluation does. ``intrinsics/<fx|fy|cx|cy>`` and ``intrinsics/dataset_<…>`` are batch means in pixels
+        at the training size.
+        """
         writer = self.writers[mode]
         scalars = {name: value.item() for name, value in losses.items()}
         if "depth_gt" in inputs:
-            scalars.update(training_depth_metrics(outputs[("depth", 0, 0)], inputs["depth_gt"]))
+            _, depth = disp_to_depth(outputs[("disp", 0)], self.opt.min_depth, self.opt.max_depth)
+            scalars.update(training_depth_metrics(depth, inputs["depth_gt"]))
+        if LEARNED_K in outputs:
+            learned = scale_intrinsics(outputs[LEARNED_K], self.opt.width, self.opt.height).mean(0)
+            dataset = inputs[("K", 0)].mean(0)
+            for name, (row, col) in K_ENTRIES.items():
+                scalars[f"intrinsics/{name}"] = learned[row, col].item()
+                scalars[f"intrinsics/dataset_{name}"] = dataset[row, col].item()
         for name, value in scalars.items():
             writer.add_scalar(name, value, self.step)
         for j in range(min(MAX_LOGGED_IMAGES, self.opt.batch_size)):
@@ -785,6 +966,7 @@ class Trainer:
             decoder_upsample="espcn" if opt.espcn else "nearest",
             min_depth=opt.min_depth,
             max_depth=opt.max_depth,
+            intrinsics_norm=self.intrinsics_average.mean(),
         )
         states = {name: net.state_dict() for name, net in self.model.named_networks().items()}
         save_weights_folder(folder, states, metadata)

@@ -9,32 +9,44 @@ s the scale, frame ids as given, ``"s"`` the other stereo camera):
 ``("K", s)``, ``("inv_K", s)``  float32 4×4 intrinsics in pixels of scale s, and their pseudo-inverse
 ``"depth_gt"``              float32 1×375×1242 training-time ground truth (metres, 0 = none), when available
 ``"stereo_T"``              float32 4×4, translation ±0.1 along x, when ``"s"`` is a frame id
+``"flipped"``               bool scalar: the sample was mirrored horizontally
+``"object_masks"``          K×H×W bool object masks of the target at scale 0 (``object_masks`` loader given);
+                            batch them with :func:`collate_samples`
 ==========================  =========================================================================
 
-Training augmentation (``is_train``), two independent draws per sample: with p=0.5 one colour jitter
+Training augmentation (``is_train``), independent draws per sample: with p=0.5 one colour jitter
 (brightness, contrast, saturation in [0.8, 1.2], hue in [−0.1, 0.1], adjustments in a random order) whose
 parameters are drawn once and applied to every frame and scale of ``color_aug``; with p=0.5 a horizontal
-flip of every frame, scale and ``depth_gt``.
+flip of every frame, scale, ``depth_gt`` and the object masks; with a ``weather`` augmentation, one weather
+draw replayed on every frame of ``color_aug`` after the jitter (lower scales resized from the augmented
+scale 0 with LANCZOS, the pyramid rule), never on the ``color`` targets.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 from torchvision.transforms import ColorJitter
 
 from depth_ros.geometry import scale_intrinsics
 from training.datasets.image_cache import ImageCache, load_rgb, resize_pyramid
 
+if TYPE_CHECKING:
+    from training.augment import WeatherAugmentation
+
 FrameId = int | str
+# (folder, frame index, side, *, hflip) → K×H×W bool object masks of that target frame at the training size.
+ObjectMaskLoader = Callable[..., torch.Tensor]
+OBJECT_MASKS = "object_masks"
 STEREO_FRAME = "s"
 SIDE_MAP = {"2": 2, "3": 3, "l": 2, "r": 3}
 OTHER_SIDE = {"l": "r", "r": "l", "2": "3", "3": "2"}
@@ -107,6 +119,10 @@ class MonoDataset(Dataset):
         is_train: enable the augmentation.
         img_ext: ``.jpg`` or ``.png``.
         image_cache: optional :class:`ImageCache` at (width, height, num_scales).
+        weather: optional weather augmentation of ``color_aug`` (training only).
+        object_masks: optional loader of the target's object masks, called as
+            ``object_masks(folder, frame_index, side, hflip=flipped)`` (e.g. ``precompute_masks.load_cached_masks``
+            bound to a cache folder and the training size).
     """
 
     K_norm: np.ndarray  # 4×4 float32, row 0 in units of the image width, row 1 of the height
@@ -123,6 +139,8 @@ class MonoDataset(Dataset):
         is_train: bool = False,
         img_ext: str = ".jpg",
         image_cache: ImageCache | None = None,
+        weather: WeatherAugmentation | None = None,
+        object_masks: ObjectMaskLoader | None = None,
     ) -> None:
         super().__init__()
         self.data_path = Path(data_path).expanduser()
@@ -137,6 +155,8 @@ class MonoDataset(Dataset):
         ):
             raise ValueError("image_cache was built for another pyramid size")
         self.image_cache = image_cache
+        self.weather = weather if is_train else None
+        self.object_masks = object_masks
         self.load_depth = bool(self.filenames) and self.check_depth()
 
     # ---- subclass hooks
@@ -193,7 +213,7 @@ class MonoDataset(Dataset):
         line = SplitLine.parse(self.filenames[index])
         jitter = ColorJitterParams.sample() if do_color_aug else None
 
-        inputs: dict = {}
+        inputs: dict = {"flipped": torch.tensor(do_flip)}
         for frame_id, path in self.frame_paths(index).items():
             for scale, level in enumerate(self.load_pyramid(path)):
                 if do_flip:
@@ -223,4 +243,25 @@ class MonoDataset(Dataset):
             baseline_sign = -1.0 if do_flip else 1.0
             stereo_T[0, 3] = side_sign * baseline_sign * STEREO_BASELINE
             inputs["stereo_T"] = torch.from_numpy(stereo_T)
+
+        if self.object_masks is not None:
+            inputs[OBJECT_MASKS] = self.object_masks(line.folder, line.frame_index, line.side, hflip=do_flip)
+        if self.weather is not None:
+            self.weather.apply_to_sample(inputs, self.weather.sample((self.height, self.width)))
         return inputs
+
+
+def collate_samples(samples: list[dict]) -> dict:
+    """``default_collate``, except that per-sample K_i×H×W ``object_masks`` become one B×N×H×W bool tensor.
+
+    N is the batch's largest K_i; the missing masks are all False, which ``adjust_disparity`` skips.
+    """
+    if OBJECT_MASKS not in samples[0]:
+        return default_collate(samples)
+    masks = [sample[OBJECT_MASKS] for sample in samples]
+    batch = default_collate([{k: v for k, v in sample.items() if k != OBJECT_MASKS} for sample in samples])
+    padded = torch.zeros((len(masks), max(m.shape[0] for m in masks), *masks[0].shape[1:]), dtype=torch.bool)
+    for index, mask in enumerate(masks):
+        padded[index, : mask.shape[0]] = mask
+    batch[OBJECT_MASKS] = padded
+    return batch

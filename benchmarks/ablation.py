@@ -1,0 +1,318 @@
+"""Ablation of the paper's four extensions on synthetic KITTI drives: accuracy, seconds per step, learned intrinsics.
+
+Generates synthetic KITTI-raw drives at half the KITTI resolution (621×188, KITTI's normalised intrinsics; the last
+drive is held out), then trains from scratch, for the same number of steps at reduced resolution, the baseline, each
+extension alone (``--mask_rcnn`` from the mask cache, ``--espcn``, ``--learn_intrinsics``, ``--weather_aug``) and all
+four together. Each saved model is scored on the held-out drive against its TRUE dense depth (the generator's
+``proj_depth`` PNGs) with the Eigen protocol of ``training.evaluate_depth``: 1e-3 < gt < 80 m in the Garg crop,
+per-image median scaling. Seconds per step: the median wall time between the ends of consecutive training steps
+(data waits included, the first two steps left out; the image cache is filled beforehand).
+
+Mask R-CNN. With the COCO weights in the torch hub cache the masks are real detections. Without them (offline) an
+UNTRAINED Mask R-CNN stands in: it detects nothing, so the accuracy of the ``--mask_rcnn`` rows equals the runs
+without it and says nothing about the method (they are marked "timing only"). Its cost is measured in the same run:
+online (the detector at every step, torchvision's 800/1333 internal resize) and from the cache (empty masks), over
+the baseline, plus a timing run from a cache holding ``BOXES_PER_FRAME`` boxes per frame, so that the disparity
+adjustment has objects to flatten. Target: cached ≤ 1.3× the baseline (the paper's online code: 5.8×).
+
+Learned intrinsics: the K saved in the checkpoint (the epoch's running mean) against the calibration
+(``rectified_intrinsics`` normalised by the native size), in pixels at the training size. Target: fx, fy within 5 %,
+cx, cy within 2 % of the image size. The head starts from a generic prior (square pixels, fx = 0.6·W); at 256×64 the
+pixels of these 621×188 images are not square (fy/fx = 0.83), so the prior's fy is 25 % off. The learn_intrinsics
+run is then resumed (weights and Adam state) for ``--intrinsics_extra_steps`` more steps, a longer budget for K.
+
+    python benchmarks/ablation.py [--steps 150] [--intrinsics_extra_steps 250]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from depth_ros.atomic_io import atomic_write_text
+from depth_ros.checkpoint import load_depth_network, read_metadata
+from depth_ros.kitti import rectified_intrinsics
+from depth_ros.networks.resnet_encoder import PretrainedWeightsError
+from training.datasets import read_split_file
+from training.evaluate_depth import predict_disparities, raw_image_path
+from training.export_gt_depth import SPLIT_FILE, frame_gt_depth
+from training.export_gt_depth import read_split_file as read_test_refs
+from training.mask_adjustment import build_detector
+from training.metrics import evaluate_predictions
+from training.options import MODEL_NAMES, Options
+from training.precompute_masks import (
+    load_cached_masks,
+    mask_cache_path,
+    precompute_masks,
+    read_target_frames,
+    save_masks,
+)
+from training.synthetic_kitti import generate
+from training.trainer import K_ENTRIES, Trainer, generic_focal_prior
+
+RESULTS = Path(__file__).resolve().parent / "results" / "ablation.json"
+NATIVE_SIZE = (621, 188)  # half of KITTI's 1242×375: the same normalised intrinsics, 4× cheaper to render
+DATE = "2011_09_26"
+SKIPPED_STEPS = 2  # warm-up and the first log event
+BOXES_PER_FRAME = 4
+TARGET_CACHED_RATIO = 1.3
+TARGET_FOCAL_ERROR = 0.05
+TARGET_CENTRE_ERROR = 0.02
+RUNS = {  # name → option overrides (the mask runs get their mask_cache at run time)
+    "baseline": {},
+    "mask_rcnn": {"mask_rcnn": True},
+    "espcn": {"espcn": True},
+    "learn_intrinsics": {"learn_intrinsics": True},
+    "weather_aug": {"weather_aug": True},
+    "all_four": {"mask_rcnn": True, "espcn": True, "learn_intrinsics": True, "weather_aug": True},
+}
+
+
+def coco_or_untrained_detector() -> tuple[nn.Module, bool]:
+    """The COCO Mask R-CNN from the torch hub cache (True), else the same network untrained (False)."""
+    try:
+        return build_detector(allow_download=False), True
+    except PretrainedWeightsError:
+        return build_detector(pretrained=False), False
+
+
+def fill_box_cache(cache: Path, frames: list[tuple[str, int, str]], size: tuple[int, int]) -> None:
+    """BOXES_PER_FRAME disjoint boxes standing on the lower half of every frame, as cached masks (timing only)."""
+    height, width = size
+    masks = torch.zeros(BOXES_PER_FRAME, height, width, dtype=torch.bool)
+    box_width = width // (2 * BOXES_PER_FRAME)
+    for k in range(BOXES_PER_FRAME):
+        masks[k, height // 3 : 3 * height // 4, (2 * k + 1) * box_width : (2 * k + 2) * box_width] = True
+    for frame in frames:
+        save_masks(mask_cache_path(cache, *frame, size), masks)
+
+
+class Bench:
+    """Shared data, settings and the train/score/time helpers of one benchmark run."""
+
+    def __init__(self, root: Path, args: argparse.Namespace) -> None:
+        self.root, self.args = root, args
+        self.split = root / "splits" / "synthetic"
+        self.size = (args.height, args.width)
+        self.test_refs = read_test_refs(self.split / SPLIT_FILE)
+        self.gt_depths = [frame_gt_depth(root, ref, "annotated") for ref in self.test_refs]
+
+    def options(self, name: str, steps: int, **overrides) -> Options:
+        args = self.args
+        return Options(
+            data_path=str(self.root), split=str(self.split), png=True, height=args.height, width=args.width,
+            batch_size=args.batch_size, learning_rate=args.learning_rate, weights_init="scratch",
+            num_workers=args.num_workers, log_dir=str(self.root / "logs"), model_name=name,
+            cache_dir=str(self.root / "cache"), num_epochs=10_000, max_steps=steps, save_frequency=10_000,
+            seed=args.seed, **overrides,
+        )  # fmt: skip
+
+    def fill_image_cache(self) -> None:
+        """Decode and resize every training and validation image once, so that no run pays for it."""
+        trainer = Trainer(self.options("cache_fill", 1))
+        for lines in ("train_files.txt", "val_files.txt"):
+            dataset = trainer.make_dataset(read_split_file(self.split / lines), is_train=False)
+            for index in range(len(dataset)):
+                dataset[index]
+
+    def train(
+        self,
+        name: str,
+        steps: int,
+        make_detector: Callable[[], nn.Module] | None = None,
+        **overrides,
+    ) -> dict:
+        """Train one configuration; returns its seconds per step, weights folder and wall time."""
+        trainer = Trainer(self.options(name, steps, **overrides), make_detector=make_detector)
+        step_ends: list[float] = []
+        train_step = trainer.train_step
+
+        def timed_step(batch: dict) -> tuple:
+            result = train_step(batch)
+            step_ends.append(time.perf_counter())
+            return result
+
+        trainer.train_step = timed_step
+        start = time.perf_counter()
+        trainer.train()
+        intervals = np.diff(step_ends)[SKIPPED_STEPS - 1 :].tolist()
+        return {
+            "steps": steps,
+            "s_per_step": round(statistics.median(intervals), 3),
+            "wall_s": round(time.perf_counter() - start, 1),
+            "folder": Path(trainer.opt.log_dir) / name / "models" / f"weights_{trainer.epoch}",
+        }
+
+    def score(self, folder: Path) -> dict[str, float]:
+        """Eigen-protocol metrics of a saved model on the held-out drive against the true dense depth."""
+        network, metadata = load_depth_network(folder)
+        paths = [raw_image_path(self.root, ref, ".png") for ref in self.test_refs]
+        disps = predict_disparities(network, paths, self.size, (metadata.min_depth, metadata.max_depth), 8)
+        return {k: round(v, 4) for k, v in evaluate_predictions(disps, self.gt_depths, "eigen").metrics.items()}
+
+    def intrinsics(self, K_norm: np.ndarray) -> dict[str, float]:
+        """fx, fy, cx, cy in pixels at the training size of a normalised 3×3 K."""
+        height, width = self.size
+        scale = np.array([[width], [height], [1.0]])
+        K = np.asarray(K_norm)[:3, :3] * scale
+        return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
+
+
+def intrinsics_errors(learned: dict[str, float], true: dict[str, float], size: tuple[int, int]) -> dict[str, float]:
+    """Relative focal errors and principal-point errors as fractions of the image size."""
+    height, width = size
+    return {
+        "fx": round(abs(learned["fx"] / true["fx"] - 1), 4),
+        "fy": round(abs(learned["fy"] / true["fy"] - 1), 4),
+        "cx": round(abs(learned["cx"] - true["cx"]) / width, 4),
+        "cy": round(abs(learned["cy"] - true["cy"]) / height, 4),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=150, help="training steps of every ablation run")
+    parser.add_argument("--intrinsics_extra_steps", type=int, default=250,
+                        help="steps the learn_intrinsics run is resumed for (0: none)")
+    parser.add_argument("--online_steps", type=int, default=4, help="steps of the online Mask R-CNN timing run")
+    parser.add_argument("--timing_steps", type=int, default=12, help="steps of the box-cache timing run")
+    parser.add_argument("--batch_size", type=int, default=4)
+    parser.add_argument("--height", type=int, default=64)
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--learning_rate", type=float, default=1e-4)
+    parser.add_argument("--drives", type=int, default=3, help="synthetic drives; the last one is the test drive")
+    parser.add_argument("--frames", type=int, default=40, help="frames per drive")
+    parser.add_argument("--num_workers", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--work_dir", type=Path, help="keep the data, logs and weights here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    started, load_before = time.perf_counter(), os.getloadavg()
+
+    with tempfile.TemporaryDirectory(prefix="ablation_") as tmp:
+        root = args.work_dir or Path(tmp)
+        generate(root, drives=args.drives, frames=args.frames, seed=args.seed, width=NATIVE_SIZE[0],
+                 height=NATIVE_SIZE[1])  # fmt: skip
+        bench = Bench(root, args)
+        bench.fill_image_cache()
+        detector, coco = coco_or_untrained_detector()
+        frames = read_target_frames(str(bench.split), root)
+        masks_start = time.perf_counter()
+        # Untrained, the masks mean nothing at any size: cache them at the training size, where it is cheap.
+        cache_detector = detector if coco else build_detector(pretrained=False, min_size=args.height,
+                                                              max_size=args.width)  # fmt: skip
+        precompute_masks(root, frames, root / "masks", bench.size, make_detector=lambda: cache_detector,
+                         extension=".png", num_workers=0)  # fmt: skip
+        precompute_s = time.perf_counter() - masks_start
+        cached_objects = sum(load_cached_masks(root / "masks", *frame, bench.size).shape[0] for frame in frames)
+        fill_box_cache(root / "boxes", frames, bench.size)
+
+        runs = {}
+        for name, overrides in RUNS.items():
+            if overrides.get("mask_rcnn"):
+                overrides = {**overrides, "mask_cache": str(root / "masks")}
+            runs[name] = bench.train(name, args.steps, **overrides)
+            runs[name]["metrics"] = bench.score(runs[name]["folder"])
+        timing = {
+            "mask_rcnn_online": bench.train("mask_online", args.online_steps, make_detector=lambda: detector,
+                                            mask_rcnn=True),
+            "mask_rcnn_cached_boxes": bench.train("mask_boxes", args.timing_steps, mask_rcnn=True,
+                                                  mask_cache=str(root / "boxes")),
+        }  # fmt: skip
+        intrinsics_runs = {f"learned ({args.steps} steps)": runs["learn_intrinsics"],
+                           f"learned, all four ({args.steps} steps)": runs["all_four"]}  # fmt: skip
+        if args.intrinsics_extra_steps:
+            extended = bench.train("learn_intrinsics_resumed", args.intrinsics_extra_steps, learn_intrinsics=True,
+                                   load_weights_folder=str(runs["learn_intrinsics"]["folder"]),
+                                   models_to_load=[*MODEL_NAMES, "intrinsics"])  # fmt: skip
+            intrinsics_runs[f"learned ({args.steps} + {args.intrinsics_extra_steps} steps)"] = extended
+            timing["learn_intrinsics_resumed"] = extended
+
+        true_K = rectified_intrinsics(root / DATE, 2) / np.array([[NATIVE_SIZE[0]], [NATIVE_SIZE[1]], [1.0]])
+        focal_prior = generic_focal_prior(args.width, args.height)
+        prior_K = np.array([[focal_prior[0], 0, 0.5], [0, focal_prior[1], 0.5], [0, 0, 1]])
+        learned = {"true": bench.intrinsics(true_K), "prior": bench.intrinsics(prior_K)}
+        for name, run in intrinsics_runs.items():
+            learned[name] = bench.intrinsics(read_metadata(run["folder"]).intrinsics_norm)
+        n_train = len(read_split_file(bench.split / "train_files.txt"))
+
+    baseline_s = runs["baseline"]["s_per_step"]
+    ratios = {name: round(run["s_per_step"] / baseline_s, 2) for name, run in {**runs, **timing}.items()}
+    errors = {name: intrinsics_errors(K, learned["true"], bench.size) for name, K in learned.items() if name != "true"}
+    mask_note = "" if coco else " (untrained detector: timing only)"
+    print(f"{args.steps} steps × batch {args.batch_size} at {args.width}×{args.height} from scratch, {n_train} "
+          f"training items, {len(bench.test_refs)} held-out test frames; Mask R-CNN: {'COCO' if coco else 'UNTRAINED'}")
+    print("| run | abs_rel | rmse (m) | δ1 | s/step | × baseline |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, run in runs.items():
+        m = run["metrics"]
+        note = mask_note if RUNS[name].get("mask_rcnn") else ""
+        print(f"| {name}{note} | {m['abs_rel']:.3f} | {m['rmse']:.3f} | {m['a1']:.3f} | {run['s_per_step']:.2f} | "
+              f"{ratios[name]:.2f} |")
+    print(f"| mask_rcnn online{mask_note} | – | – | – | {timing['mask_rcnn_online']['s_per_step']:.2f} | "
+          f"{ratios['mask_rcnn_online']:.2f} |")
+    print(f"| mask_rcnn cached, {BOXES_PER_FRAME} boxes/frame (timing only) | – | – | – | "
+          f"{timing['mask_rcnn_cached_boxes']['s_per_step']:.2f} | {ratios['mask_rcnn_cached_boxes']:.2f} |")
+    print(f"\nlearned intrinsics, pixels at {args.width}×{args.height} (error: |Δf|/f, |Δc|/size)")
+    print("| K | fx | fy | cx | cy | err fx | err fy | err cx | err cy |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, K in learned.items():
+        err = errors.get(name, dict.fromkeys(K_ENTRIES, 0.0))
+        print(f"| {name} | " + " | ".join(f"{K[k]:.1f}" for k in K_ENTRIES) + " | "
+              + " | ".join(f"{100 * err[k]:.1f} %" for k in K_ENTRIES) + " |")
+    cached_ratio = ratios["mask_rcnn_cached_boxes"]
+    print(f"\ncached Mask R-CNN {cached_ratio:.2f}× baseline with {BOXES_PER_FRAME} boxes/frame, "
+          f"{ratios['mask_rcnn']:.2f}× with the {cached_objects} objects cached for {len(frames)} frames (target ≤ "
+          f"{TARGET_CACHED_RATIO}); online {ratios['mask_rcnn_online']:.1f}×; precomputing the masks took "
+          f"{precompute_s:.0f} s")
+
+    def within(name: str) -> bool:
+        e = errors[name]
+        return max(e["fx"], e["fy"]) <= TARGET_FOCAL_ERROR and max(e["cx"], e["cy"]) <= TARGET_CENTRE_ERROR
+
+    report = {
+        "benchmark": "ablation",
+        "protocol": "eigen mask (1e-3 < gt < 80 m, Garg crop), per-image median scaling, true dense depth; "
+                    "s/step = median interval between training-step ends (data waits included)",
+        "data": {"drives": args.drives, "frames_per_drive": args.frames, "native_size": list(NATIVE_SIZE),
+                 "train_items": n_train, "test_frames": len(bench.test_refs), "seed": args.seed},
+        "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height, "width": args.width,
+                     "learning_rate": args.learning_rate, "optimizer": "adam", "weights_init": "scratch",
+                     "num_workers": args.num_workers, "torch_threads": torch.get_num_threads()},
+        "mask_rcnn_detector": "coco" if coco else "untrained: the mask rows are timing only",
+        "runs": {name: {k: v for k, v in run.items() if k != "folder"} for name, run in runs.items()},
+        "timing": {name: {k: v for k, v in run.items() if k != "folder"} for name, run in timing.items()},
+        "s_per_step_over_baseline": ratios,
+        "mask_precompute_s": round(precompute_s, 1),
+        "objects_in_mask_cache": cached_objects,
+        "intrinsics_px": learned,
+        "intrinsics_errors": errors,
+        "targets": {
+            "cached_mask_rcnn_ratio": {"target": TARGET_CACHED_RATIO, "measured": cached_ratio,
+                                       "met": cached_ratio <= TARGET_CACHED_RATIO},
+            "intrinsics": {name: within(name) for name in errors if name.startswith("learned")},
+        },
+        "total_wall_s": round(time.perf_counter() - started, 1),
+        "load_average_1_5_15_min": {"start": [round(x, 2) for x in load_before],
+                                    "end": [round(x, 2) for x in os.getloadavg()]},
+    }  # fmt: skip
+    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out} ({report['total_wall_s'] / 60:.1f} min)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
