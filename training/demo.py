@@ -75,7 +75,7 @@ def write_depth_strip(depth_bag: Path, drive_dir: Path, out_png: Path, rows: int
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (recreated)")
-    parser.add_argument("--steps", type=int, default=600, help="training steps (batch 4 at 320×96)")
+    parser.add_argument("--steps", type=int, default=300, help="training steps (batch 4 at 320×96)")
     args = parser.parse_args(argv)
     out: Path = args.out
     shutil.rmtree(out, ignore_errors=True)
