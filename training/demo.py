@@ -28,6 +28,7 @@ DATE = "2011_09_26"
 TRAIN_HEIGHT, TRAIN_WIDTH = 96, 320
 IMAGE_TOPIC = "/kitti/camera_color_left/image_raw"
 DEPTH_TOPIC = "/depth/image"
+STRIP_DEPTH_RANGE_M = (3.0, 80.0)  # colour-map range of the strip: street scenes have little nearer than 3 m
 
 
 def run(step: str, *args: str | Path) -> None:
@@ -67,7 +68,8 @@ def write_depth_strip(depth_bag: Path, drive_dir: Path, out_png: Path, rows: int
     strip_rows = []
     for i in picks:
         truth_m = cv2.imread(str(truth_files[i]), cv2.IMREAD_UNCHANGED).astype(np.float32) / 256.0
-        strip_rows.append(np.hstack([images[i], colorize_depth(depths[i]), colorize_depth(truth_m)]))
+        predicted, truth = (colorize_depth(d, *STRIP_DEPTH_RANGE_M) for d in (depths[i], truth_m))
+        strip_rows.append(np.hstack([images[i], predicted, truth]))
     cv2.imwrite(str(out_png), cv2.cvtColor(np.vstack(strip_rows), cv2.COLOR_RGB2BGR))
     return out_png
 
