@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -52,7 +53,7 @@ def make_data(root: Path, frames: int) -> Path:
 
 
 def time_config(root: Path, split: Path, batch_size: int, cached: bool, steps: int, num_workers: int) -> dict:
-    """Mean wall time of ``steps`` training steps (after one warm-up step) and of their data waits."""
+    """Median wall time of ``steps`` training steps (after one warm-up step) and mean wait for their data."""
     opt = Options(
         data_path=str(root), split=str(split), height=192, width=640, batch_size=batch_size, num_layers=18,
         weights_init="scratch", num_workers=num_workers, log_dir=str(root / "logs"), model_name="speed",
@@ -76,12 +77,12 @@ def time_config(root: Path, split: Path, batch_size: int, cached: bool, steps: i
         data_s.append(loaded - start)
     for writer in trainer.writers.values():
         writer.close()
-    mean_step = statistics.mean(step_s)
+    step_median_s = statistics.median(step_s)  # robust to a step slowed by other load on a shared machine
     return {
         "batch_size": batch_size,
         "cache": cached,
-        "s_per_step": round(mean_step, 3),
-        "images_per_s": round(batch_size / mean_step, 2),
+        "s_per_step": round(step_median_s, 3),
+        "images_per_s": round(batch_size / step_median_s, 2),
         "data_wait_s_per_step": round(statistics.mean(data_s), 3),
         "step_times_s": [round(t, 3) for t in step_s],
     }
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()
     results = []
     with tempfile.TemporaryDirectory(prefix="train_speed_") as tmp:
         root = Path(tmp)
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "num_workers": args.num_workers,
         "timed_steps": args.steps,
         "results": results,
