@@ -45,13 +45,7 @@ VAL_LINES = [f"{DRIVE} 2 l", f"{DRIVE} 3 r"]
 WRONG_K_NORM = np.array([[1.3, 0, 0.3, 0], [0, 0.9, 0.7, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.float32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: stable timings on a shared 2-core machine (and bit-stable results)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

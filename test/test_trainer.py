@@ -48,13 +48,7 @@ SHARED_SPLITS = REPO_ROOT / ".." / "shared" / "data" / "splits"
 DRIVE = "2011_09_26/2011_09_26_drive_0001_sync"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: stable timings on a shared 2-core machine (and bit-stable results)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # =========================================================================================== options
