@@ -16,6 +16,7 @@ from training.layers import (
     Project3D,
     compute_reprojection_loss,
     get_smooth_loss,
+    mean_3x3,
     mean_normalized,
     rot_from_axisangle,
     sample_image,
@@ -142,6 +143,13 @@ def test_warping_a_fronto_parallel_plane_reproduces_the_target_view(translation)
 
 
 # --------------------------------------------------------------------------------------------- photometric loss
+
+
+def test_mean_3x3_is_the_3x3_box_average():
+    x = torch.rand(2, 5, 7, 11, dtype=torch.float64)
+    assert mean_3x3(x).shape == (2, 5, 5, 9)
+    assert mean_3x3(x)[1, 2, 3, 4].item() == pytest.approx(x[1, 2, 3:6, 4:7].mean().item(), abs=1e-12)
+    torch.testing.assert_close(mean_3x3(x), torch.nn.functional.avg_pool2d(x, 3, 1))
 
 
 def test_ssim_of_identical_images_is_zero_loss():

@@ -118,23 +118,31 @@ def sample_image(image: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def mean_3x3(x: torch.Tensor) -> torch.Tensor:
+    """Mean over 3×3 windows without padding (= ``avg_pool2d(x, 3, 1)``): B×C×H×W → B×C×(H−2)×(W−2).
+
+    Two separable sums of shifted slices: on the CPU several times faster than ``avg_pool2d`` with stride 1.
+    """
+    rows = x[..., :-2] + x[..., 1:-1] + x[..., 2:]
+    return (rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :]) / 9.0
+
+
 class SSIM(nn.Module):
     """Per-pixel SSIM loss clamp((1 − SSIM)/2, 0, 1) over 3×3 windows with reflection padding.
 
-    Inputs B×C×H×W; output B×C×H×W.
+    Inputs B×C×H×W; output B×C×H×W. The five window means are taken in one pass over their channel stack.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.pool = nn.AvgPool2d(3, 1)
         self.pad = nn.ReflectionPad2d(1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = self.pad(x), self.pad(y)
-        mu_x, mu_y = self.pool(x), self.pool(y)
-        sigma_x = self.pool(x**2) - mu_x**2
-        sigma_y = self.pool(y**2) - mu_y**2
-        sigma_xy = self.pool(x * y) - mu_x * mu_y
+        mu_x, mu_y, mean_xx, mean_yy, mean_xy = mean_3x3(torch.cat([x, y, x * x, y * y, x * y], 1)).chunk(5, 1)
+        sigma_x = mean_xx - mu_x**2
+        sigma_y = mean_yy - mu_y**2
+        sigma_xy = mean_xy - mu_x * mu_y
         numerator = (2 * mu_x * mu_y + SSIM_C1) * (2 * sigma_xy + SSIM_C2)
         denominator = (mu_x**2 + mu_y**2 + SSIM_C1) * (sigma_x + sigma_y + SSIM_C2)
         return torch.clamp((1 - numerator / denominator) / 2, 0, 1)

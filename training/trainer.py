@@ -425,6 +425,7 @@ class SelfSupervisedLoss(nn.Module):
         cfg = self.settings
         losses: dict[str, torch.Tensor] = {}
         total = 0.0
+        identity_losses: dict[int, torch.Tensor] = {}  # per source scale: the same for every scale without v1
         for scale in cfg.scales:
             source_scale = scale if cfg.v1_multiscale else 0
             target = inputs[("color", 0, source_scale)]
@@ -434,9 +435,12 @@ class SelfSupervisedLoss(nn.Module):
             identity = None
             loss = 0.0
             if cfg.automasking:
-                identity = torch.cat(
-                    [self.photometric(inputs[("color", f, source_scale)], target) for f in self.source_frame_ids], 1
-                )
+                if source_scale not in identity_losses:
+                    identity_losses[source_scale] = torch.cat(
+                        [self.photometric(inputs[("color", f, source_scale)], target) for f in self.source_frame_ids],
+                        1,
+                    )
+                identity = identity_losses[source_scale]
             elif cfg.predictive_mask:
                 mask = outputs["predictive_mask"][("disp", scale)]
                 if not cfg.v1_multiscale:
