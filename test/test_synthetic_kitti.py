@@ -335,8 +335,9 @@ def test_right_image_warps_onto_left_with_baseline(drives: list[Path], calib: di
 
 
 def test_oxts_motion_is_consistent(drives: list[Path]):
-    """10 Hz stamps; the OXTS speed (vf) times 0.1 s is the distance between consecutive IMU poses; and the
-    car drives where it points: on the arc, a step's direction in the IMU frame is half its heading change."""
+    """10 Hz stamps; the OXTS speed (vf) times 0.1 s is the distance between consecutive IMU poses (to 0.5 %: the
+    speed varies within a step as the car weaves); and the car drives where it points: a step's direction in the
+    IMU frame is half its heading change."""
     for drive in drives:
         packets = [kitti.read_oxts(p) for p in sorted((drive / "oxts" / "data").glob("*.txt"))]
         poses = kitti.oxts_to_poses(packets)
@@ -344,11 +345,26 @@ def test_oxts_motion_is_consistent(drives: list[Path]):
         assert set(np.diff(stamps)) == {100_000_000}
         for i in range(FRAMES - 1):
             step = np.linalg.inv(poses[i]) @ poses[i + 1]
-            assert np.linalg.norm(step[:3, 3]) == pytest.approx(packets[i].vf * 0.1, rel=1e-3)
+            assert np.linalg.norm(step[:3, 3]) == pytest.approx(packets[i].vf * 0.1, rel=5e-3)
             heading_change = np.arctan2(step[1, 0], step[0, 0])
             assert np.arctan2(step[1, 3], step[0, 3]) == pytest.approx(heading_change / 2, abs=2e-3)
             assert np.hypot(packets[i].vn, packets[i].ve) == pytest.approx(packets[i].vf, rel=1e-6)
             assert packets[i].au == pytest.approx(9.81, abs=0.05)
+
+
+def test_drives_turn_between_frames():
+    """Learned focal lengths are identifiable only from rotation between frames (forward translation leaves them
+    free): the car turns ≥ 0.4° per frame on median over a few drives, and never more than 3°."""
+    rotations_deg = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        scene = synthetic_kitti.build_scene(rng, path_length_m=60.0)
+        poses = synthetic_kitti.drive_trajectory(scene.path, rng, frames=50).world_from_imu
+        for a, b in zip(poses[:-1], poses[1:]):
+            relative = a[:3, :3].T @ b[:3, :3]
+            rotations_deg.append(np.degrees(np.arccos(np.clip((np.trace(relative) - 1.0) / 2.0, -1.0, 1.0))))
+    assert np.median(rotations_deg) >= 0.4
+    assert max(rotations_deg) <= 3.0
 
 
 def test_mounting_matches_kitti(root: Path, drives: list[Path], calib: dict[str, np.ndarray]):

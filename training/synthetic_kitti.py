@@ -65,7 +65,11 @@ RENDER_THREADS = 2
 FRAME_PERIOD_NS = 100_000_000  # 10 Hz
 DRIVE_INTERVAL_S = 600  # drive k starts at 13:00 + k·10 min (UTC) on the date
 SPEED_M_PER_FRAME = (0.8, 1.2)
-CURVE_RADIUS_M = (150.0, 400.0)
+CURVE_RADIUS_M = (80.0, 200.0)  # ≤ 250 m of arc stays within half a turn (road_coordinates wraps at ±π·R)
+# The car weaves within its lane: the rotation between frames (up to ~2°) is what makes learned focal lengths
+# identifiable; forward translation alone leaves them free.
+LANE_WEAVE_AMPLITUDE_M = 0.4
+LANE_WEAVE_WAVELENGTH_M = (25.0, 50.0)
 BODY_SWAY_AMPLITUDE_RAD = 0.005  # pitch and roll oscillation of the car body
 BODY_SWAY_WAVELENGTH_M = (15.0, 30.0)
 GRAVITY_M_S2 = 9.81
@@ -867,7 +871,8 @@ def _mercator_to_geodetic(x_m: np.ndarray, y_m: np.ndarray, latitude0_deg: float
 
 
 def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int) -> Trajectory:
-    """IMU poses along the path at a constant speed with a gentle body sway, and matching OXTS packets."""
+    """IMU poses along the path at a steady pace along the road, weaving within the lane with a gentle body sway, and the
+    matching OXTS packets."""
     speed_m_per_frame = rng.uniform(*SPEED_M_PER_FRAME)
     speed = speed_m_per_frame * 1e9 / FRAME_PERIOD_NS  # m/s
     s = np.arange(frames) * speed_m_per_frame
@@ -876,19 +881,27 @@ def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int) -> T
     sway = list(zip(sway_wavenumber, sway_phase))
     roll, pitch = (BODY_SWAY_AMPLITUDE_RAD * np.sin(k * s + phase) for k, phase in sway)
     roll_rate, pitch_rate = (BODY_SWAY_AMPLITUDE_RAD * k * speed * np.cos(k * s + phase) for k, phase in sway)
-    yaw = path.heading(s)
-    xy = path.position(s)
+    weave_wavenumber = 2.0 * np.pi / rng.uniform(*LANE_WEAVE_WAVELENGTH_M)
+    weave_phase = rng.uniform(0.0, 2.0 * np.pi)
+    lateral = LANE_WEAVE_AMPLITUDE_M * np.sin(weave_wavenumber * s + weave_phase)  # left of the path (m)
+    lateral_slope = LANE_WEAVE_AMPLITUDE_M * weave_wavenumber * np.cos(weave_wavenumber * s + weave_phase)
+    lateral_curvature = -weave_wavenumber**2 * lateral
+    yaw = path.heading(s) + np.arctan(lateral_slope)
+    xy = np.stack([path.offset_point(float(s_i), float(d_i)) for s_i, d_i in zip(s, lateral)])
     latitude0 = round(ORIGIN_LATITUDE_DEG + rng.uniform(-0.01, 0.01), 6)
     longitude0 = round(ORIGIN_LONGITUDE_DEG + rng.uniform(-0.01, 0.01), 6)
     latitude, longitude = _mercator_to_geodetic(xy[:, 0], xy[:, 1], latitude0, longitude0)
-    yaw_rate = path.curvature_per_m * speed
+    # Speed over ground (m/s): the lane offset stretches the path by (1 − κ·d) and the weave by its slope.
+    ground_speed = speed * np.hypot(1.0 - path.curvature_per_m * lateral, lateral_slope)
+    yaw_rates = (path.curvature_per_m + lateral_curvature / (1.0 + lateral_slope**2)) * speed  # rad/s
     poses, rows = [], []
     for i in range(frames):
         rotation = rotation_from_rpy(roll[i], pitch[i], yaw[i])
         level = rotation_from_rpy(0.0, 0.0, yaw[i])
         poses.append(rigid_transform(rotation, (xy[i, 0], xy[i, 1], IMU_HEIGHT_M)))
-        velocity = speed * np.array([math.cos(yaw[i]), math.sin(yaw[i]), 0.0])
-        specific_force = speed * yaw_rate * np.array([-math.sin(yaw[i]), math.cos(yaw[i]), 0.0])
+        yaw_rate = yaw_rates[i]
+        velocity = ground_speed[i] * np.array([math.cos(yaw[i]), math.sin(yaw[i]), 0.0])
+        specific_force = ground_speed[i] * yaw_rate * np.array([-math.sin(yaw[i]), math.cos(yaw[i]), 0.0])
         specific_force[2] += GRAVITY_M_S2
         body_rates = np.array([roll_rate[i], pitch_rate[i], 0.0]) + yaw_rate * rotation[2]  # Rᵀ·(0, 0, ω)
         level_rates = np.array([roll_rate[i], pitch_rate[i], yaw_rate])
