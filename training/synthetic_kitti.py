@@ -65,11 +65,7 @@ RENDER_THREADS = 2
 FRAME_PERIOD_NS = 100_000_000  # 10 Hz
 DRIVE_INTERVAL_S = 600  # drive k starts at 13:00 + k·10 min (UTC) on the date
 SPEED_M_PER_FRAME = (0.8, 1.2)
-CURVE_RADIUS_M = (80.0, 200.0)  # ≤ 250 m of arc stays within half a turn (road_coordinates wraps at ±π·R)
-# The car weaves within its lane: the rotation between frames (up to ~2°) is what makes learned focal lengths
-# identifiable; forward translation alone leaves them free.
-LANE_WEAVE_AMPLITUDE_M = 0.4
-LANE_WEAVE_WAVELENGTH_M = (25.0, 50.0)
+LANE_WEAVE_WAVELENGTH_M = (40.0, 80.0)
 BODY_SWAY_AMPLITUDE_RAD = 0.005  # pitch and roll oscillation of the car body
 BODY_SWAY_WAVELENGTH_M = (15.0, 30.0)
 GRAVITY_M_S2 = 9.81
@@ -290,6 +286,20 @@ def write_calibration(date_dir: Path, calib: Calibration) -> None:
 
 
 @dataclass(frozen=True)
+class DriveMotion:
+    """How the car turns. Learned focal lengths are identifiable only from rotation between frames (forward
+    translation leaves them free), so the learned-intrinsics checks drive :data:`TURNING`."""
+
+    curve_radius_m: tuple[float, float]  # the road is an arc of a radius drawn from this range
+    lane_weave_m: float  # amplitude of a sinusoidal weave within the lane (0: the lane centre)
+
+
+GENTLE = DriveMotion(curve_radius_m=(150.0, 400.0), lane_weave_m=0.0)  # ~0.25°/frame: long, wide bends
+# ~0.45°/frame; ≤ 250 m of arc keeps within half a turn (road_coordinates wraps at ±π·R)
+TURNING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2)
+
+
+@dataclass(frozen=True)
 class RoadPath:
     """The vehicle's path: a circular arc in the world plane, parametrised by arc length s (metres)."""
 
@@ -448,9 +458,9 @@ def _add_poles(boxes: BoxBuilder, rng: np.random.Generator, s_range: tuple[float
             s += rng.uniform(*POLE_SPACING_M)
 
 
-def build_scene(rng: np.random.Generator, path_length_m: float) -> Scene:
+def build_scene(rng: np.random.Generator, path_length_m: float, motion: DriveMotion = GENTLE) -> Scene:
     """A random street around a curved path of ``path_length_m`` starting at the world origin."""
-    radius = rng.uniform(*CURVE_RADIUS_M)
+    radius = rng.uniform(*motion.curve_radius_m)
     path = RoadPath(heading0_rad=rng.uniform(-math.pi, math.pi),
                     curvature_per_m=(1.0 if rng.random() < 0.5 else -1.0) / radius)
     s_range = (-SCENE_BEHIND_M, path_length_m + SCENE_AHEAD_M)
@@ -870,8 +880,8 @@ def _mercator_to_geodetic(x_m: np.ndarray, y_m: np.ndarray, latitude0_deg: float
     return np.degrees(2.0 * np.arctan(np.exp(north / scaled_radius))) - 90.0, np.degrees(east / scaled_radius)
 
 
-def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int) -> Trajectory:
-    """IMU poses along the path at a steady pace along the road, weaving within the lane with a gentle body sway, and the
+def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int, motion: DriveMotion = GENTLE) -> Trajectory:
+    """IMU poses at a steady pace along the road, weaving within the lane with a gentle body sway, and the
     matching OXTS packets."""
     speed_m_per_frame = rng.uniform(*SPEED_M_PER_FRAME)
     speed = speed_m_per_frame * 1e9 / FRAME_PERIOD_NS  # m/s
@@ -883,8 +893,8 @@ def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int) -> T
     roll_rate, pitch_rate = (BODY_SWAY_AMPLITUDE_RAD * k * speed * np.cos(k * s + phase) for k, phase in sway)
     weave_wavenumber = 2.0 * np.pi / rng.uniform(*LANE_WEAVE_WAVELENGTH_M)
     weave_phase = rng.uniform(0.0, 2.0 * np.pi)
-    lateral = LANE_WEAVE_AMPLITUDE_M * np.sin(weave_wavenumber * s + weave_phase)  # left of the path (m)
-    lateral_slope = LANE_WEAVE_AMPLITUDE_M * weave_wavenumber * np.cos(weave_wavenumber * s + weave_phase)
+    lateral = motion.lane_weave_m * np.sin(weave_wavenumber * s + weave_phase)  # left of the path (m)
+    lateral_slope = motion.lane_weave_m * weave_wavenumber * np.cos(weave_wavenumber * s + weave_phase)
     lateral_curvature = -weave_wavenumber**2 * lateral
     yaw = path.heading(s) + np.arctan(lateral_slope)
     xy = np.stack([path.offset_point(float(s_i), float(d_i)) for s_i, d_i in zip(s, lateral)])
@@ -959,11 +969,11 @@ def _write_drive_metadata(drive_dir: Path, trajectory: Trajectory, start_ns: int
 
 
 def generate_drive(drive_dir: Path, calib: Calibration, rng: np.random.Generator, frames: int,
-                   start_ns: int, progress: tqdm) -> None:
+                   start_ns: int, progress: tqdm, motion: DriveMotion = GENTLE) -> None:
     """Render and write one drive of ``frames`` frames."""
     trajectory_length = (frames - 1) * SPEED_M_PER_FRAME[1]
-    scene = build_scene(rng, trajectory_length)
-    trajectory = drive_trajectory(scene.path, rng, frames)
+    scene = build_scene(rng, trajectory_length, motion)
+    trajectory = drive_trajectory(scene.path, rng, frames, motion)
     directories = _drive_directories(drive_dir)
     _write_drive_metadata(drive_dir, trajectory, start_ns)
     camera_rays = pixel_rays(calib.K, calib.height_px, calib.width_px)
@@ -1038,10 +1048,10 @@ def write_splits(out_dir: Path, lines: dict[str, list[str]]) -> Path:
 
 
 def generate(out_dir: str | Path, drives: int = 2, frames: int = 40, seed: int = 0, width: int = 1242,
-             height: int = 375, date: str = "2011_09_26") -> list[Path]:
+             height: int = 375, date: str = "2011_09_26", motion: DriveMotion = GENTLE) -> list[Path]:
     """Write ``drives`` synthetic drives of ``frames`` frames under ``out_dir/<date>``; return their dirs.
 
-    Deterministic in ``seed``; drive k depends only on (seed, k, frames, size).
+    Deterministic in ``seed``; drive k depends only on (seed, k, frames, size, motion).
     """
     if drives < 1 or frames < 3:
         raise ValueError(f"need at least 1 drive of at least 3 frames, got {drives} × {frames}")
@@ -1061,7 +1071,7 @@ def generate(out_dir: str | Path, drives: int = 2, frames: int = 40, seed: int =
             rng = np.random.default_rng(stream)
             start_s = int(start.timestamp()) + DRIVE_INTERVAL_S * number
             start_ns = start_s * 1_000_000_000 + int(rng.integers(1_000_000_000))
-            generate_drive(date_dir / name, calib, rng, frames, start_ns, progress)
+            generate_drive(date_dir / name, calib, rng, frames, start_ns, progress, motion)
             drive_dirs.append(date_dir / name)
     write_splits(out_dir, splits)
     return drive_dirs
@@ -1100,8 +1110,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--height", type=int, default=375)
     parser.add_argument("--date", default="2011_09_26", help="YYYY_MM_DD, names the date directory")
     parser.add_argument("--preview", type=Path, help="also write a contact sheet PNG here")
+    parser.add_argument("--turning", action="store_true",
+                        help="tighter curves and a weave within the lane (~0.45°/frame instead of ~0.25°): "
+                             "what learned intrinsics need")
     args = parser.parse_args(argv)
-    generate(args.out, args.drives, args.frames, args.seed, args.width, args.height, args.date)
+    generate(args.out, args.drives, args.frames, args.seed, args.width, args.height, args.date,
+             TURNING if args.turning else GENTLE)
     if args.preview:
         preview(args.out, args.preview)
 
