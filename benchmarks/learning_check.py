@@ -38,12 +38,11 @@ from training.export_gt_depth import load_annotated_depth
 from training.metrics import evaluate_predictions
 from training.options import Options
 from training.synthetic_kitti import generate
-from training.trainer import Trainer
+from training.trainer import Trainer, step_size_for_budget
 
 RESULTS = Path(__file__).resolve().parent / "results" / "learning_check.json"
 NATIVE_SIZE = (621, 188)  # half of KITTI's 1242×375: the same normalised intrinsics, 4× cheaper to render
 TARGET_ABS_REL = 0.20
-DECAY_AT = 0.75
 
 
 @torch.no_grad()
@@ -85,9 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         generate(root, drives=args.drives, frames=args.frames, seed=args.seed, width=NATIVE_SIZE[0],
                  height=NATIVE_SIZE[1])
         split = root / "splits" / "synthetic"
-        # The learning rate drops ×0.1 after 75 % of the steps, as Monodepth2's 15 of 20 epochs.
         steps_per_epoch = len(read_split_file(split / "train_files.txt")) // args.batch_size
-        step_size_epochs = max(1, round(DECAY_AT * args.steps / steps_per_epoch))
+        step_size_epochs = step_size_for_budget(args.steps, steps_per_epoch)  # ×0.1 after 75 % of the steps
         opt = Options(
             data_path=str(root), split=str(split), png=True, height=args.height, width=args.width,
             batch_size=args.batch_size, learning_rate=args.learning_rate, weights_init="scratch",

@@ -40,6 +40,7 @@ from training.trainer import (
     ViewSynthesis,
     batch_to_device,
     minimum_reprojection,
+    step_size_for_budget,
     upsample_to,
 )
 
@@ -461,6 +462,12 @@ def test_learning_rate_drops_after_scheduler_step_size_epochs(synthetic_kitti, t
     monkeypatch.setattr(trainer, "save_model", lambda: None)
     trainer.train()
     assert rates[:15] == [1e-4] * 15 and rates[15:] == pytest.approx([1e-5] * 5)
+
+
+def test_step_size_for_budget_drops_after_three_quarters_of_the_steps():
+    assert step_size_for_budget(max_steps=700, steps_per_epoch=39) == 13  # 525 of 700 steps ≈ 13.5 epochs
+    assert step_size_for_budget(max_steps=300, steps_per_epoch=100) == 2
+    assert step_size_for_budget(max_steps=10, steps_per_epoch=100) == 1  # never 0: StepLR needs ≥ 1
 
 
 @pytest.mark.parametrize(

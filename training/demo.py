@@ -5,6 +5,9 @@ depth bag (the node's callback path, without ROS) → preview PNGs. Everything l
 (default ``demo_out/``), which is recreated on every run.
 
     python -m training.demo [--out demo_out] [--steps 600]
+
+The brief training uses what learns fastest per CPU minute (``benchmarks/learning_check.py``): 192×64, batch 4,
+learning rate 6e-4 (6× Monodepth2's) dropped ×0.1 after 75 % of the steps, from scratch.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ import numpy as np
 
 from depth_ros.messages import image_to_depth, image_to_rgb
 from depth_ros.visualize import colorize_depth
+from training.trainer import step_size_for_budget
 
 DATE = "2011_09_26"
-TRAIN_HEIGHT, TRAIN_WIDTH = 96, 320
+TRAIN_HEIGHT, TRAIN_WIDTH = 64, 192
+TRAIN_BATCH_SIZE = 4
+TRAIN_LEARNING_RATE = 6e-4
 IMAGE_TOPIC = "/kitti/camera_color_left/image_raw"
 DEPTH_TOPIC = "/depth/image"
 STRIP_DEPTH_RANGE_M = (3.0, 80.0)  # colour-map range of the strip: street scenes have little nearer than 3 m
@@ -77,7 +83,7 @@ def write_depth_strip(depth_bag: Path, drive_dir: Path, out_png: Path, rows: int
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (recreated)")
-    parser.add_argument("--steps", type=int, default=300, help="training steps (batch 4 at 320×96)")
+    parser.add_argument("--steps", type=int, default=600, help="training steps (batch 4 at 192×64)")
     args = parser.parse_args(argv)
     out: Path = args.out
     shutil.rmtree(out, ignore_errors=True)
@@ -88,10 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     run("1/7 synthetic KITTI raw drives", "-m", "training.synthetic_kitti", "--out", data, "--drives", "3",
         "--frames", "40", "--preview", out / "synthetic_preview.png")
+    steps_per_epoch = len((split / "train_files.txt").read_text().splitlines()) // TRAIN_BATCH_SIZE
     run("2/7 self-supervised training (brief)", "training/train.py", "--data_path", data, "--split", split, "--png",
-        "--height", TRAIN_HEIGHT, "--width", TRAIN_WIDTH, "--batch_size", "4", "--num_epochs", "100",
-        "--max_steps", args.steps, "--weights_init", "scratch", "--num_workers", "2", "--log_dir", runs,
-        "--model_name", "demo", "--log_frequency", "100")
+        "--height", TRAIN_HEIGHT, "--width", TRAIN_WIDTH, "--batch_size", TRAIN_BATCH_SIZE,
+        "--learning_rate", TRAIN_LEARNING_RATE, "--num_epochs", "100", "--max_steps", args.steps,
+        "--scheduler_step_size", step_size_for_budget(args.steps, steps_per_epoch), "--weights_init", "scratch",
+        "--num_workers", "1", "--log_dir", runs, "--model_name", "demo", "--log_frequency", "100")
     weights = latest_weights(runs / "demo" / "models")
     run("3/7 ground truth for the test drive", "-m", "training.export_gt_depth", "--data_path", data,
         "--split", split, "--gt_source", "annotated")

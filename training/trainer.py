@@ -592,6 +592,12 @@ def build_optimizer(model: MonodepthModel, opt: Options) -> torch.optim.Optimize
     return optimizer_class(groups, lr=opt.learning_rate, weight_decay=opt.weight_decay)
 
 
+def step_size_for_budget(max_steps: int, steps_per_epoch: int, drop_at: float = 0.75) -> int:
+    """``--scheduler_step_size`` (epochs) that drops the rate after ``drop_at`` of a ``max_steps`` budget, as
+    Monodepth2's 15 of 20 epochs; at least 1."""
+    return max(1, round(drop_at * max_steps / steps_per_epoch))
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, opt: Options) -> torch.optim.lr_scheduler.LRScheduler:
     """StepLR(scheduler_step_size, 0.1), or CosineAnnealingLR(T_max=num_epochs, eta_min=0); stepped per epoch.
 
