@@ -99,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--height", TRAIN_HEIGHT, "--width", TRAIN_WIDTH, "--batch_size", TRAIN_BATCH_SIZE,
         "--learning_rate", TRAIN_LEARNING_RATE, "--num_epochs", "100", "--max_steps", args.steps,
         "--scheduler_step_size", step_size_for_budget(args.steps, steps_per_epoch), "--weights_init", "scratch",
-        "--num_workers", "1", "--log_dir", runs, "--model_name", "demo", "--log_frequency", "100")
+        "--num_workers", "1", "--cache_dir", out / "image_cache", "--log_dir", runs, "--model_name", "demo",
+        "--log_frequency", "100")
     weights = latest_weights(runs / "demo" / "models")
     run("3/7 ground truth for the test drive", "-m", "training.export_gt_depth", "--data_path", data,
         "--split", split, "--gt_source", "annotated")
