@@ -66,7 +66,6 @@ FRAME_PERIOD_NS = 100_000_000  # 10 Hz
 DRIVE_INTERVAL_S = 600  # drive k starts at 13:00 + k·10 min (UTC) on the date
 SPEED_M_PER_FRAME = (0.8, 1.2)
 LANE_WEAVE_WAVELENGTH_M = (40.0, 80.0)
-BODY_SWAY_AMPLITUDE_RAD = 0.005  # pitch and roll oscillation of the car body
 BODY_SWAY_WAVELENGTH_M = (15.0, 30.0)
 GRAVITY_M_S2 = 9.81
 EARTH_RADIUS_M = 6378137.0
@@ -287,16 +286,18 @@ def write_calibration(date_dir: Path, calib: Calibration) -> None:
 
 @dataclass(frozen=True)
 class DriveMotion:
-    """How the car turns. Learned focal lengths are identifiable only from rotation between frames (forward
-    translation leaves them free), so the learned-intrinsics checks drive :data:`TURNING`."""
+    """How the car turns and sways. Learned intrinsics are identifiable only from rotation between frames (forward
+    translation leaves them free): fx and cx from yaw, fy and cy from pitch and roll. The learned-intrinsics checks
+    drive :data:`TURNING`."""
 
     curve_radius_m: tuple[float, float]  # the road is an arc of a radius drawn from this range
     lane_weave_m: float  # amplitude of a sinusoidal weave within the lane (0: the lane centre)
+    body_sway_rad: float  # amplitude of the car body's pitch and roll oscillation: fy is learnable only from these
 
 
-GENTLE = DriveMotion(curve_radius_m=(150.0, 400.0), lane_weave_m=0.0)  # ~0.25°/frame: long, wide bends
+GENTLE = DriveMotion(curve_radius_m=(150.0, 400.0), lane_weave_m=0.0, body_sway_rad=0.005)  # ~0.25°/frame
 # ~0.45°/frame; ≤ 250 m of arc keeps within half a turn (road_coordinates wraps at ±π·R)
-TURNING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2)
+TURNING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, body_sway_rad=0.02)
 
 
 @dataclass(frozen=True)
@@ -889,8 +890,8 @@ def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int, moti
     sway_wavenumber = 2.0 * np.pi / rng.uniform(*BODY_SWAY_WAVELENGTH_M, size=2)
     sway_phase = rng.uniform(0.0, 2.0 * np.pi, size=2)
     sway = list(zip(sway_wavenumber, sway_phase))
-    roll, pitch = (BODY_SWAY_AMPLITUDE_RAD * np.sin(k * s + phase) for k, phase in sway)
-    roll_rate, pitch_rate = (BODY_SWAY_AMPLITUDE_RAD * k * speed * np.cos(k * s + phase) for k, phase in sway)
+    roll, pitch = (motion.body_sway_rad * np.sin(k * s + phase) for k, phase in sway)
+    roll_rate, pitch_rate = (motion.body_sway_rad * k * speed * np.cos(k * s + phase) for k, phase in sway)
     weave_wavenumber = 2.0 * np.pi / rng.uniform(*LANE_WEAVE_WAVELENGTH_M)
     weave_phase = rng.uniform(0.0, 2.0 * np.pi)
     lateral = motion.lane_weave_m * np.sin(weave_wavenumber * s + weave_phase)  # left of the path (m)
