@@ -1,14 +1,14 @@
 """Ablation of the paper's four extensions on synthetic KITTI drives: accuracy, seconds per step, learned intrinsics.
 
 Generates synthetic KITTI-raw drives at half the KITTI resolution (621×188, KITTI's normalised intrinsics; the last
-drive is held out) with the generator's ``TURNING`` motion (tighter curves and a weave within the lane, ~0.45° of
-rotation per frame: focal lengths are identifiable only from rotation, see ``training.synthetic_kitti``), then
-trains from scratch, for the same number of steps at reduced resolution, the baseline, each extension alone
-(``--mask_rcnn`` from the mask cache, ``--espcn``, ``--learn_intrinsics``, ``--weather_aug``) and all four together.
-Each saved model is scored on the held-out drive against its TRUE dense depth (the generator's ``proj_depth`` PNGs)
-with the Eigen protocol of ``training.evaluate_depth``: 1e-3 < gt < 80 m in the Garg crop, per-image median scaling.
-Seconds per step: the median wall time between the ends of consecutive training steps (data waits included, the
-first two steps left out; the image cache is filled beforehand).
+drive is held out) with the generator's ``TURNING`` motion (tighter curves, a weave within the lane and ±0.02 rad
+pitch/roll sway, ~0.45° of rotation per frame: intrinsics are identifiable only from rotation, see
+``training.synthetic_kitti``), then trains from scratch, for the same number of steps at reduced resolution, the
+baseline, each extension alone (``--mask_rcnn`` from the mask cache, ``--espcn``, ``--learn_intrinsics``,
+``--weather_aug``) and all four together. Each saved model is scored on the held-out drive against its TRUE dense
+depth (the generator's ``proj_depth`` PNGs) with the Eigen protocol of ``training.evaluate_depth``: 1e-3 < gt < 80 m
+in the Garg crop, per-image median scaling. Seconds per step: the median wall time between the ends of consecutive
+training steps (data waits included, the first two steps left out; the image cache is filled beforehand).
 
 Mask R-CNN. With the COCO weights in the torch hub cache the masks are real detections. Without them (offline) an
 UNTRAINED Mask R-CNN stands in: it detects nothing, so the accuracy of the ``--mask_rcnn`` rows equals the runs
