@@ -26,17 +26,16 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from depth_ros.atomic_io import atomic_write_text
 from depth_ros.checkpoint import load_depth_network
-from depth_ros.geometry import disp_to_depth
 from depth_ros.networks import DepthNetwork
-from training.datasets import KITTIRAWDataset, read_split_file
-from training.datasets.mono_dataset import SplitLine
-from training.export_gt_depth import load_annotated_depth
+from training.datasets import read_split_file
+from training.evaluate_depth import predict_disparities, raw_image_path
+from training.export_gt_depth import SPLIT_FILE, FrameRef, frame_gt_depth
+from training.export_gt_depth import read_split_file as read_test_refs
 from training.metrics import evaluate_predictions
 from training.options import Options
 from training.synthetic_kitti import generate
@@ -48,20 +47,13 @@ TARGET_ABS_REL = 0.20
 
 
 @torch.no_grad()
-def evaluate(network: DepthNetwork, root: Path, test_lines: list[str], height: int, width: int,
+def evaluate(network: DepthNetwork, root: Path, test_refs: list[FrameRef], height: int, width: int,
              min_depth: float, max_depth: float) -> dict[str, float]:
-    """Eigen-protocol metrics (median scaling) of ``network`` on ``test_lines`` against the true dense depth."""
+    """Eigen-protocol metrics (median scaling) of ``network`` on ``test_refs`` against the true dense depth."""
     network.eval()
-    dataset = KITTIRAWDataset(root, test_lines, height, width, [0], 4, is_train=False, img_ext=".png")
-    pred_disps = []
-    for batch in DataLoader(dataset, batch_size=8):
-        scaled_disp, _ = disp_to_depth(network(batch[("color", 0, 0)]), min_depth, max_depth)
-        pred_disps.extend(scaled_disp[:, 0].numpy())
-    gt_depths = []
-    for line in map(SplitLine.parse, test_lines):
-        side = {"l": 2, "r": 3}[line.side]
-        gt_depths.append(load_annotated_depth(
-            root / line.folder / "proj_depth" / "groundtruth" / f"image_0{side}" / f"{line.frame_index:010d}.png"))
+    paths = [raw_image_path(root, ref, ".png") for ref in test_refs]
+    pred_disps = predict_disparities(network, paths, (height, width), (min_depth, max_depth), batch_size=8)
+    gt_depths = [frame_gt_depth(root, ref, "annotated") for ref in test_refs]
     result = evaluate_predictions(pred_disps, gt_depths, split="eigen", mono=True)
     return {name: round(value, 4) for name, value in result.metrics.items()}
 
@@ -95,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir=str(root / "cache"), num_epochs=10_000, max_steps=args.steps, save_frequency=10_000,
             scheduler_step_size=step_size_epochs, seed=args.seed,
         )
-        test_lines = read_split_file(split / "test_files.txt")
-        score = lambda net: evaluate(net, root, test_lines, args.height, args.width,  # noqa: E731
+        test_refs = read_test_refs(split / SPLIT_FILE)
+        score = lambda net: evaluate(net, root, test_refs, args.height, args.width,  # noqa: E731
                                      opt.min_depth, opt.max_depth)
         trainer = Trainer(opt)
         untrained = score(DepthNetwork(trainer.model.encoder, trainer.model.depth))
@@ -109,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
     passed = trained["abs_rel"] < TARGET_ABS_REL and trained["abs_rel"] <= 0.5 * untrained["abs_rel"]
     print(f"{args.steps} steps × batch {args.batch_size} at {args.width}×{args.height} from scratch "
-          f"({n_train} training items, {train_s / 60:.1f} min); {len(test_lines)} held-out test frames")
+          f"({n_train} training items, {train_s / 60:.1f} min); {len(test_refs)} held-out test frames")
     print("| network | abs_rel | sq_rel | rmse | rmse_log | a1 (δ<1.25) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, m in (("untrained", untrained), ("trained", trained)):
@@ -120,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "learning_check",
         "protocol": "eigen mask (1e-3 < gt < 80 m, Garg crop), per-image median scaling, true dense depth",
         "data": {"drives": args.drives, "frames_per_drive": args.frames, "native_size": list(NATIVE_SIZE),
-                 "train_items": n_train, "test_frames": len(test_lines), "seed": args.seed},
+                 "train_items": n_train, "test_frames": len(test_refs), "seed": args.seed},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height,
                      "width": args.width, "learning_rate": args.learning_rate, "weights_init": "scratch",
                      "lr_drop_after_epochs": step_size_epochs,
