@@ -25,7 +25,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
-	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in benchmarks/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(DEMO_DIR) build install log .pytest_cache .ruff_cache

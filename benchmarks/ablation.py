@@ -5,10 +5,11 @@ drive is held out) with the generator's ``TURNING`` motion (tighter curves, a we
 pitch/roll sway, ~0.45° of rotation per frame: intrinsics are identifiable only from rotation, see
 ``training.synthetic_kitti``), then trains from scratch, for the same number of steps at reduced resolution, the
 baseline, each extension alone (``--mask_rcnn`` from the mask cache, ``--espcn``, ``--learn_intrinsics``,
-``--weather_aug``) and all four together. Each saved model is scored on the held-out drive against its TRUE dense
-depth (the generator's ``proj_depth`` PNGs) with the Eigen protocol of ``training.evaluate_depth``: 1e-3 < gt < 80 m
-in the Garg crop, per-image median scaling. Seconds per step: the median wall time between the ends of consecutive
-training steps (data waits included, the first two steps left out; the image cache is filled beforehand).
+``--weather_aug``) and all four together, at a constant learning rate. Each saved model is scored on the held-out
+drive against its TRUE dense depth (the generator's ``proj_depth`` PNGs) with the Eigen protocol of
+``training.evaluate_depth``: 1e-3 < gt < 80 m in the Garg crop, per-image median scaling. Seconds per step: the
+median wall time between the ends of consecutive training steps (data waits included, the first two steps left out;
+the image cache is filled beforehand).
 
 Mask R-CNN. With the COCO weights in the torch hub cache the masks are real detections. Without them (offline) an
 UNTRAINED Mask R-CNN stands in: it detects nothing, so the accuracy of the ``--mask_rcnn`` rows equals the runs
@@ -21,9 +22,14 @@ Learned intrinsics: the K saved in the checkpoint (the epoch's running mean) aga
 (``rectified_intrinsics`` normalised by the native size), in pixels at the training size. Target: fx, fy within 5 %,
 cx, cy within 2 % of the image size. The head starts from a generic prior (square pixels, fx = 0.6·W); at 256×64 the
 pixels of these 621×188 images are not square (fy/fx = 0.83), so the prior's fy is 25 % off. The learn_intrinsics
-run is then resumed (weights and Adam state) for ``--intrinsics_extra_steps`` more steps, a longer budget for K.
+run is then resumed (weights and Adam state) for ``--intrinsics_extra_steps`` more steps, a longer budget for K,
+with the rate dropped ×0.1 after 75 % of them: cy and fy take several hundred steps to settle. What the cx figure
+can show is limited: training flips half the samples (Monodepth2's augmentation) and the synthetic cx is exactly W/2,
+so the checkpoint's mean, which mirrors the cx of flipped samples back, cancels any bias in image coordinates that
+does not depend on the flip (in one run the per-batch, unmirrored cx in TensorBoard sat 22–33 px left of centre
+while the mean ended 3.8 px from W/2).
 
-    python benchmarks/ablation.py [--steps 150] [--intrinsics_extra_steps 450]
+    python benchmarks/ablation.py [--steps 150] [--intrinsics_extra_steps 850]
 """
 
 from __future__ import annotations
@@ -44,17 +50,20 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._synthetic_training import (
+    NATIVE_SIZE,
+    HeldOutDrive,
+    add_training_arguments,
+    generate_drives,
+    training_options,
+)
 from depth_ros.atomic_io import atomic_write_text
 from depth_ros.checkpoint import load_depth_network, read_metadata
 from depth_ros.kitti import rectified_intrinsics
 from depth_ros.networks.resnet_encoder import PretrainedWeightsError
 from training.datasets import read_split_file
-from training.evaluate_depth import predict_disparities, raw_image_path
-from training.export_gt_depth import SPLIT_FILE, frame_gt_depth
-from training.export_gt_depth import read_split_file as read_test_refs
 from training.mask_adjustment import build_detector
-from training.metrics import evaluate_predictions
-from training.options import MODEL_NAMES, Options
+from training.options import MODEL_NAMES
 from training.precompute_masks import (
     load_cached_masks,
     mask_cache_path,
@@ -62,11 +71,10 @@ from training.precompute_masks import (
     read_target_frames,
     save_masks,
 )
-from training.synthetic_kitti import TURNING, generate
-from training.trainer import K_ENTRIES, Trainer, generic_focal_prior
+from training.synthetic_kitti import TURNING
+from training.trainer import K_ENTRIES, Trainer, generic_focal_prior, step_size_for_budget
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ablation.json"
-NATIVE_SIZE = (621, 188)  # half of KITTI's 1242×375: the same normalised intrinsics, 4× cheaper to render
 DATE = "2011_09_26"
 SKIPPED_STEPS = 2  # warm-up and the first log event
 BOXES_PER_FRAME = 4
@@ -107,24 +115,13 @@ class Bench:
 
     def __init__(self, root: Path, args: argparse.Namespace) -> None:
         self.root, self.args = root, args
-        self.split = root / "splits" / "synthetic"
+        self.split = generate_drives(root, args, TURNING)
         self.size = (args.height, args.width)
-        self.test_refs = read_test_refs(self.split / SPLIT_FILE)
-        self.gt_depths = [frame_gt_depth(root, ref, "annotated") for ref in self.test_refs]
-
-    def options(self, name: str, steps: int, **overrides) -> Options:
-        args = self.args
-        return Options(
-            data_path=str(self.root), split=str(self.split), png=True, height=args.height, width=args.width,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, weights_init="scratch",
-            num_workers=args.num_workers, log_dir=str(self.root / "logs"), model_name=name,
-            cache_dir=str(self.root / "cache"), num_epochs=10_000, max_steps=steps, save_frequency=10_000,
-            seed=args.seed, **overrides,
-        )  # fmt: skip
+        self.test_drive = HeldOutDrive.load(root)
 
     def fill_image_cache(self) -> None:
         """Decode and resize every training and validation image once, so that no run pays for it."""
-        trainer = Trainer(self.options("cache_fill", 1))
+        trainer = Trainer(training_options(self.root, self.args, "cache_fill", 1))
         for lines in ("train_files.txt", "val_files.txt"):
             dataset = trainer.make_dataset(read_split_file(self.split / lines), is_train=False)
             for index in range(len(dataset)):
@@ -138,7 +135,7 @@ class Bench:
         **overrides,
     ) -> dict:
         """Train one configuration; returns its seconds per step, weights folder and wall time."""
-        trainer = Trainer(self.options(name, steps, **overrides), make_detector=make_detector)
+        trainer = Trainer(training_options(self.root, self.args, name, steps, **overrides), make_detector=make_detector)
         step_ends: list[float] = []
         train_step = trainer.train_step
 
@@ -161,9 +158,7 @@ class Bench:
     def score(self, folder: Path) -> dict[str, float]:
         """Eigen-protocol metrics of a saved model on the held-out drive against the true dense depth."""
         network, metadata = load_depth_network(folder)
-        paths = [raw_image_path(self.root, ref, ".png") for ref in self.test_refs]
-        disps = predict_disparities(network, paths, self.size, (metadata.min_depth, metadata.max_depth), 8)
-        return {k: round(v, 4) for k, v in evaluate_predictions(disps, self.gt_depths, "eigen").metrics.items()}
+        return self.test_drive.score(network, self.size, (metadata.min_depth, metadata.max_depth))
 
     def intrinsics(self, K_norm: np.ndarray) -> dict[str, float]:
         """fx, fy, cx, cy in pixels at the training size of a normalised 3×3 K."""
@@ -187,27 +182,21 @@ def intrinsics_errors(learned: dict[str, float], true: dict[str, float], size: t
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=150, help="training steps of every ablation run")
-    parser.add_argument("--intrinsics_extra_steps", type=int, default=450,
+    parser.add_argument("--intrinsics_extra_steps", type=int, default=850,
                         help="steps the learn_intrinsics run is resumed for (0: none)")
     parser.add_argument("--online_steps", type=int, default=4, help="steps of the online Mask R-CNN timing run")
     parser.add_argument("--timing_steps", type=int, default=12, help="steps of the box-cache timing run")
-    parser.add_argument("--batch_size", type=int, default=4)
-    parser.add_argument("--height", type=int, default=64)
-    parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--learning_rate", type=float, default=1e-4)
-    parser.add_argument("--drives", type=int, default=3, help="synthetic drives; the last one is the test drive")
-    parser.add_argument("--frames", type=int, default=40, help="frames per drive")
-    parser.add_argument("--num_workers", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    add_training_arguments(parser, width=256, learning_rate=1e-4)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--work_dir", type=Path, help="keep the data, logs and weights here (default: a temp dir)")
     args = parser.parse_args(argv)
+    if min(args.steps, args.online_steps, args.timing_steps) <= SKIPPED_STEPS or (
+        0 < args.intrinsics_extra_steps <= SKIPPED_STEPS
+    ):
+        parser.error(f"every timed run needs more than {SKIPPED_STEPS} steps (the first {SKIPPED_STEPS} are not timed)")
     started, load_before = time.perf_counter(), os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="ablation_") as tmp:
         root = args.work_dir or Path(tmp)
-        generate(root, drives=args.drives, frames=args.frames, seed=args.seed, width=NATIVE_SIZE[0],
-                 height=NATIVE_SIZE[1], motion=TURNING)  # fmt: skip
         bench = Bench(root, args)
         bench.fill_image_cache()
         detector, coco = coco_or_untrained_detector()
@@ -237,9 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         intrinsics_runs = {f"learned ({args.steps} steps)": runs["learn_intrinsics"],
                            f"learned, all four ({args.steps} steps)": runs["all_four"]}  # fmt: skip
         if args.intrinsics_extra_steps:
+            steps_per_epoch = len(read_split_file(bench.split / "train_files.txt")) // args.batch_size
             extended = bench.train("learn_intrinsics_resumed", args.intrinsics_extra_steps, learn_intrinsics=True,
                                    load_weights_folder=str(runs["learn_intrinsics"]["folder"]),
-                                   models_to_load=[*MODEL_NAMES, "intrinsics"])  # fmt: skip
+                                   models_to_load=[*MODEL_NAMES, "intrinsics"],
+                                   scheduler_step_size=step_size_for_budget(args.intrinsics_extra_steps,
+                                                                            steps_per_epoch))  # fmt: skip
             intrinsics_runs[f"learned ({args.steps} + {args.intrinsics_extra_steps} steps)"] = extended
             timing["learn_intrinsics_resumed"] = extended
 
@@ -255,8 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {name: round(run["s_per_step"] / baseline_s, 2) for name, run in {**runs, **timing}.items()}
     errors = {name: intrinsics_errors(K, learned["true"], bench.size) for name, K in learned.items() if name != "true"}
     mask_note = "" if coco else " (untrained detector: timing only)"
+    n_test = len(bench.test_drive.image_paths)
     print(f"{args.steps} steps × batch {args.batch_size} at {args.width}×{args.height} from scratch, {n_train} "
-          f"training items, {len(bench.test_refs)} held-out test frames; Mask R-CNN: {'COCO' if coco else 'UNTRAINED'}")
+          f"training items, {n_test} held-out test frames; Mask R-CNN: {'COCO' if coco else 'UNTRAINED'}")
     print("| run | abs_rel | rmse (m) | δ1 | s/step | × baseline |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, run in runs.items():
@@ -291,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                     "s/step = median interval between training-step ends (data waits included)",
         "data": {"drives": args.drives, "frames_per_drive": args.frames, "native_size": list(NATIVE_SIZE),
                  "motion": "turning",
-                 "train_items": n_train, "test_frames": len(bench.test_refs), "seed": args.seed},
+                 "train_items": n_train, "test_frames": n_test, "seed": args.seed},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height, "width": args.width,
                      "learning_rate": args.learning_rate, "optimizer": "adam", "weights_init": "scratch",
                      "num_workers": args.num_workers, "torch_threads": torch.get_num_threads()},

@@ -29,79 +29,51 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._synthetic_training import (
+    NATIVE_SIZE,
+    HeldOutDrive,
+    add_training_arguments,
+    generate_drives,
+    training_options,
+)
 from depth_ros.atomic_io import atomic_write_text
 from depth_ros.checkpoint import load_depth_network
 from depth_ros.networks import DepthNetwork
 from training.datasets import read_split_file
-from training.evaluate_depth import predict_disparities, raw_image_path
-from training.export_gt_depth import SPLIT_FILE, FrameRef, frame_gt_depth
-from training.export_gt_depth import read_split_file as read_test_refs
-from training.metrics import evaluate_predictions
-from training.options import Options
-from training.synthetic_kitti import generate
 from training.trainer import Trainer, step_size_for_budget
 
 RESULTS = Path(__file__).resolve().parent / "results" / "learning_check.json"
-NATIVE_SIZE = (621, 188)  # half of KITTI's 1242×375: the same normalised intrinsics, 4× cheaper to render
 TARGET_ABS_REL = 0.20
-
-
-@torch.no_grad()
-def evaluate(network: DepthNetwork, root: Path, test_refs: list[FrameRef], height: int, width: int,
-             min_depth: float, max_depth: float) -> dict[str, float]:
-    """Eigen-protocol metrics (median scaling) of ``network`` on ``test_refs`` against the true dense depth."""
-    network.eval()
-    paths = [raw_image_path(root, ref, ".png") for ref in test_refs]
-    pred_disps = predict_disparities(network, paths, (height, width), (min_depth, max_depth), batch_size=8)
-    gt_depths = [frame_gt_depth(root, ref, "annotated") for ref in test_refs]
-    result = evaluate_predictions(pred_disps, gt_depths, split="eigen", mono=True)
-    return {name: round(value, 4) for name, value in result.metrics.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1600, help="training steps (the fixed budget)")
-    parser.add_argument("--batch_size", type=int, default=4)
-    parser.add_argument("--height", type=int, default=64)
-    parser.add_argument("--width", type=int, default=192)
-    parser.add_argument("--learning_rate", type=float, default=6e-4, help="6× Monodepth2's, for the short budget")
-    parser.add_argument("--drives", type=int, default=4, help="synthetic drives; the last one is the test drive")
-    parser.add_argument("--frames", type=int, default=60, help="frames per drive")
-    parser.add_argument("--num_workers", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    add_training_arguments(parser, width=192, learning_rate=6e-4,
+                           learning_rate_help="6× Monodepth2's, for the short budget")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--work_dir", type=Path, help="keep the data, logs and weights here (default: a temp dir)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="learning_check_") as tmp:
         root = args.work_dir or Path(tmp)
-        generate(root, drives=args.drives, frames=args.frames, seed=args.seed, width=NATIVE_SIZE[0],
-                 height=NATIVE_SIZE[1])
-        split = root / "splits" / "synthetic"
+        split = generate_drives(root, args)
         steps_per_epoch = len(read_split_file(split / "train_files.txt")) // args.batch_size
         step_size_epochs = step_size_for_budget(args.steps, steps_per_epoch)  # ×0.1 after 75 % of the steps
-        opt = Options(
-            data_path=str(root), split=str(split), png=True, height=args.height, width=args.width,
-            batch_size=args.batch_size, learning_rate=args.learning_rate, weights_init="scratch",
-            num_workers=args.num_workers, log_dir=str(root / "logs"), model_name="learning_check",
-            cache_dir=str(root / "cache"), num_epochs=10_000, max_steps=args.steps, save_frequency=10_000,
-            scheduler_step_size=step_size_epochs, seed=args.seed,
-        )
-        test_refs = read_test_refs(split / SPLIT_FILE)
-        score = lambda net: evaluate(net, root, test_refs, args.height, args.width,  # noqa: E731
-                                     opt.min_depth, opt.max_depth)
+        opt = training_options(root, args, "learning_check", args.steps, scheduler_step_size=step_size_epochs)
+        test_drive = HeldOutDrive.load(root)
+        size, depth_range = (args.height, args.width), (opt.min_depth, opt.max_depth)
         trainer = Trainer(opt)
-        untrained = score(DepthNetwork(trainer.model.encoder, trainer.model.depth))
+        untrained = test_drive.score(DepthNetwork(trainer.model.encoder, trainer.model.depth), size, depth_range)
         start = time.time()
         trainer.train()
         train_s = time.time() - start
         network, _ = load_depth_network(Path(opt.log_dir) / opt.model_name / "models" / f"weights_{trainer.epoch}")
-        trained = score(network)
+        trained = test_drive.score(network, size, depth_range)
         n_train = len(trainer.train_loader.dataset)
 
     passed = trained["abs_rel"] < TARGET_ABS_REL and trained["abs_rel"] <= 0.5 * untrained["abs_rel"]
     print(f"{args.steps} steps × batch {args.batch_size} at {args.width}×{args.height} from scratch "
-          f"({n_train} training items, {train_s / 60:.1f} min); {len(test_refs)} held-out test frames")
+          f"({n_train} training items, {train_s / 60:.1f} min); {len(test_drive.image_paths)} held-out test frames")
     print("| network | abs_rel | sq_rel | rmse | rmse_log | a1 (δ<1.25) |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, m in (("untrained", untrained), ("trained", trained)):
@@ -112,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "learning_check",
         "protocol": "eigen mask (1e-3 < gt < 80 m, Garg crop), per-image median scaling, true dense depth",
         "data": {"drives": args.drives, "frames_per_drive": args.frames, "native_size": list(NATIVE_SIZE),
-                 "train_items": n_train, "test_frames": len(test_refs), "seed": args.seed},
+                 "train_items": n_train, "test_frames": len(test_drive.image_paths), "seed": args.seed},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height,
                      "width": args.width, "learning_rate": args.learning_rate, "weights_init": "scratch",
                      "lr_drop_after_epochs": step_size_epochs,
