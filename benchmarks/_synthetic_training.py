@@ -20,7 +20,7 @@ from training.export_gt_depth import SPLIT_FILE, frame_gt_depth
 from training.export_gt_depth import read_split_file as read_test_refs
 from training.metrics import evaluate_predictions
 from training.options import Options
-from training.synthetic_kitti import GENTLE, SPLIT_NAME, DriveMotion, generate
+from training.synthetic_kitti import GENTLE, IMAGE_CENTRE, SPLIT_NAME, DriveMotion, generate
 
 NATIVE_SIZE = (621, 188)  # (W, H): half of KITTI's 1242×375, the same normalised intrinsics, 4× cheaper to render
 
@@ -39,10 +39,11 @@ def add_training_arguments(parser: argparse.ArgumentParser, *, width: int, learn
     parser.add_argument("--work_dir", type=Path, help="keep the data, logs and weights here (default: a temp dir)")
 
 
-def generate_drives(root: Path, args: argparse.Namespace, motion: DriveMotion = GENTLE) -> Path:
+def generate_drives(root: Path, args: argparse.Namespace, motion: DriveMotion = GENTLE,
+                    principal_point: tuple[float, float] = IMAGE_CENTRE) -> Path:
     """Render ``args.drives`` × ``args.frames`` drives under ``root``; returns their split folder."""
     generate(root, drives=args.drives, frames=args.frames, seed=args.seed, width=NATIVE_SIZE[0],
-             height=NATIVE_SIZE[1], motion=motion)  # fmt: skip
+             height=NATIVE_SIZE[1], motion=motion, principal_point=principal_point)  # fmt: skip
     return root / "splits" / SPLIT_NAME
 
 

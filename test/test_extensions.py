@@ -34,6 +34,7 @@ from training.trainer import (
     batch_to_device,
     build_optimizer,
     build_scheduler,
+    mirror_principal_point,
     upsample_to,
 )
 
@@ -203,17 +204,33 @@ def test_intrinsics_head_starts_at_the_image_centre_and_averages_the_pairs(data,
             torch.testing.assert_close(model(inputs)[LEARNED_K], (per_pair[0] + per_pair[1]) / 2)
 
 
-def test_intrinsics_average_mirrors_flipped_samples():
+def test_intrinsics_average_is_the_mean_over_samples():
     K = torch.eye(4).repeat(2, 1, 1)
     K[:, 0, 2], K[:, 1, 2] = 0.4, 0.45
+    K[1, 0, 0] = 0.7
     average = IntrinsicsAverage()
     assert average.mean() is None
-    average.update(K, torch.tensor([False, True]))
-    average.update(K[:1], torch.tensor([True]))
+    average.update(K)
+    average.update(K[:1])
     mean = np.array(average.mean())
-    assert mean[0, 2] == pytest.approx((0.4 + 0.6 + 0.6) / 3) and mean[1, 2] == pytest.approx(0.45)
+    assert mean[0, 0] == pytest.approx((1 + 0.7 + 1) / 3)
+    assert mean[0, 2] == pytest.approx(0.4) and mean[1, 2] == pytest.approx(0.45)
     average.reset()
     assert average.mean() is None and average.count == 0
+
+
+def test_learned_principal_point_is_mirrored_for_flipped_samples(data, tmp_path):
+    trainer = Trainer(options(data, tmp_path, learn_intrinsics=True))
+    inputs = fixed_batch(trainer)
+    inputs["flipped"] = torch.tensor([False, True])
+    K_norm = torch.eye(4).repeat(2, 1, 1)
+    K_norm[:, 0, 0], K_norm[:, 1, 1], K_norm[:, 0, 2], K_norm[:, 1, 2] = 0.6, 1.2, 0.4, 0.45
+    K, _ = trainer.view_synthesis.camera(inputs, {LEARNED_K: K_norm}, 0)
+    assert K[:, 0, 2].tolist() == pytest.approx([0.4 * WIDTH, 0.6 * WIDTH])  # the mirrored image's principal point
+    unchanged = torch.tensor([0.6 * WIDTH, 1.2 * HEIGHT, 0.45 * HEIGHT])  # fx, fy, cy
+    for sample in K:
+        torch.testing.assert_close(sample[[0, 1, 1], [0, 1, 2]], unchanged)
+    assert mirror_principal_point(K_norm, torch.tensor([True, True]))[:, 0, 2].tolist() == pytest.approx([0.6, 0.6])
 
 
 def test_intrinsics_have_no_weight_decay_and_are_saved_logged_and_resumed(data, tmp_path, monkeypatch):

@@ -44,9 +44,13 @@ def drives(root: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def calib(root: Path) -> dict[str, np.ndarray]:
+    return read_calib(root / DATE)
+
+
+def read_calib(date_dir: Path) -> dict[str, np.ndarray]:
     """calib_cam_to_cam.txt and calib_velo_to_cam.txt merged (velo_to_cam keys prefixed ``velo_``)."""
-    values = parse_calib(root / DATE / "calib_cam_to_cam.txt")
-    values.update({f"velo_{k}": v for k, v in parse_calib(root / DATE / "calib_velo_to_cam.txt").items()})
+    values = parse_calib(date_dir / "calib_cam_to_cam.txt")
+    values.update({f"velo_{k}": v for k, v in parse_calib(date_dir / "calib_velo_to_cam.txt").items()})
     return values
 
 
@@ -250,10 +254,17 @@ def test_splits(root: Path, drives: list[Path]):
 
 
 @pytest.mark.parametrize("cam", [2, 3])
-def test_velodyne_projects_onto_dense_depth(drives: list[Path], calib: dict[str, np.ndarray], cam: int):
+@pytest.mark.parametrize("motion", ["gentle", "turning"])
+def test_velodyne_projects_onto_dense_depth(request: pytest.FixtureRequest, motion: str, cam: int):
     """Velodyne points projected with P_rect · R_rect_00 · T_velo→cam land where the dense depth map has
     the same depth. Compared on planar neighbourhoods by bilinear interpolation of inverse depth (exact on
-    planes), so sub-pixel misregistration shows up rather than hiding in the nearest pixel's depth step."""
+    planes), so sub-pixel misregistration shows up rather than hiding in the nearest pixel's depth step.
+    The turning drive's cameras have KITTI's principal point, off the image centre."""
+    drives = request.getfixturevalue("drives") if motion == "gentle" else [request.getfixturevalue("turning_drive")]
+    calib = read_calib(drives[0].parent)
+    principal_point = synthetic_kitti.IMAGE_CENTRE if motion == "gentle" else synthetic_kitti.KITTI_PRINCIPAL_POINT
+    K = projection(calib, cam)
+    assert (K[0, 2], K[1, 2]) == pytest.approx((principal_point[0] * WIDTH, principal_point[1] * HEIGHT), abs=1e-3)
     to_image = velo_to_image(calib, cam)
     for drive in drives:
         for frame in (0, FRAMES - 1):
@@ -339,7 +350,8 @@ def test_right_image_warps_onto_left_with_baseline(drives: list[Path], calib: di
 def turning_drive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synthetic_kitti_turning")
     return synthetic_kitti.generate(out, drives=1, frames=FRAMES, seed=0, width=WIDTH, height=HEIGHT, date=DATE,
-                                    motion=synthetic_kitti.TURNING)[0]
+                                    motion=synthetic_kitti.TURNING,
+                                    principal_point=synthetic_kitti.KITTI_PRINCIPAL_POINT)[0]
 
 
 @pytest.mark.parametrize("motion", ["gentle", "turning"])

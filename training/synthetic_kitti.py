@@ -33,6 +33,9 @@ from depth_ros.visualize import colorize_depth
 
 KITTI_WIDTH_PX = 1242
 KITTI_FOCAL_PX = 721.5377  # rectified fx = fy of the KITTI 2011_09_26 calibration at 1242 px wide
+# (cx/W, cy/H) of that calibration's P_rect_02 (609.5593, 172.8540 px at 1242×375): left of and above the centre
+KITTI_PRINCIPAL_POINT = (609.5593 / 1242, 172.8540 / 375)
+IMAGE_CENTRE = (0.5, 0.5)
 CAMERA_HEIGHT_M = 1.65  # rectified cameras above the road with the vehicle level
 VELODYNE_HEIGHT_M = 1.73
 IMU_HEIGHT_M = 0.93
@@ -224,12 +227,14 @@ class Calibration:
         return shift @ rectify @ self.cam0_from_velo @ self.velo_from_imu
 
 
-def make_calibration(width_px: int, height_px: int) -> Calibration:
+def make_calibration(width_px: int, height_px: int,
+                     principal_point: tuple[float, float] = IMAGE_CENTRE) -> Calibration:
     """KITTI-like calibration for ``width_px × height_px`` images: focal length scaled from KITTI's
-    1242 px, principal point exactly at the image centre, rectified cameras level with the vehicle."""
+    1242 px, principal point at ``principal_point`` = (cx/W, cy/H) (default: exactly the image centre, which
+    Monodepth2's fixed K assumes), rectified cameras level with the vehicle."""
     focal_px = KITTI_FOCAL_PX * width_px / KITTI_WIDTH_PX
-    K = as_written(np.array([[focal_px, 0.0, width_px / 2.0], [0.0, focal_px, height_px / 2.0],
-                             [0.0, 0.0, 1.0]]))
+    cx_px, cy_px = principal_point[0] * width_px, principal_point[1] * height_px
+    K = as_written(np.array([[focal_px, 0.0, cx_px], [0.0, focal_px, cy_px], [0.0, 0.0, 1.0]]))
     R_rect_00 = rotation_from_rotvec(RECTIFICATION_ROTVEC)
     imu_to_velo_rotation = rotation_from_rotvec(IMU_TO_VELODYNE_ROTVEC)
     # Chosen so that IMU → rectified cam 0 is exactly the vehicle → optical axis permutation.
@@ -1049,10 +1054,12 @@ def write_splits(out_dir: Path, lines: dict[str, list[str]]) -> Path:
 
 
 def generate(out_dir: str | Path, drives: int = 2, frames: int = 40, seed: int = 0, width: int = 1242,
-             height: int = 375, date: str = "2011_09_26", motion: DriveMotion = GENTLE) -> list[Path]:
+             height: int = 375, date: str = "2011_09_26", motion: DriveMotion = GENTLE,
+             principal_point: tuple[float, float] = IMAGE_CENTRE) -> list[Path]:
     """Write ``drives`` synthetic drives of ``frames`` frames under ``out_dir/<date>``; return their dirs.
 
-    Deterministic in ``seed``; drive k depends only on (seed, k, frames, size, motion).
+    ``principal_point``: (cx/W, cy/H) of the rectified cameras, e.g. :data:`KITTI_PRINCIPAL_POINT`.
+    Deterministic in ``seed``; drive k depends only on (seed, k, frames, size, motion, principal point).
     """
     if drives < 1 or frames < 3:
         raise ValueError(f"need at least 1 drive of at least 3 frames, got {drives} × {frames}")
@@ -1064,7 +1071,7 @@ def generate(out_dir: str | Path, drives: int = 2, frames: int = 40, seed: int =
     out_dir = Path(out_dir)
     date_dir = out_dir / date
     date_dir.mkdir(parents=True, exist_ok=True)
-    calib = make_calibration(width, height)
+    calib = make_calibration(width, height, principal_point)
     write_calibration(date_dir, calib)
     drive_dirs = []
     with tqdm(total=drives * frames, desc="synthetic KITTI", unit="frame") as progress:
@@ -1114,9 +1121,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--turning", action="store_true",
                         help="tighter curves and a weave within the lane (~0.45°/frame instead of ~0.25°): "
                              "what learned intrinsics need")
+    parser.add_argument("--kitti_principal_point", action="store_true",
+                        help="the principal point of KITTI's calibration (left of and above the centre) instead "
+                             "of exactly the image centre")
     args = parser.parse_args(argv)
     generate(args.out, args.drives, args.frames, args.seed, args.width, args.height, args.date,
-             TURNING if args.turning else GENTLE)
+             TURNING if args.turning else GENTLE, KITTI_PRINCIPAL_POINT if args.kitti_principal_point else IMAGE_CENTRE)
     if args.preview:
         preview(args.out, args.preview)
 

@@ -24,7 +24,9 @@ The paper's extensions (Mishra et al.; see each switch in ``options.py``), all c
   resize them), or from ``--mask_cache`` through the dataset. Logged depth metrics use the raw disparity.
 - ``--espcn``: the depth decoder upsamples with ESPCN blocks (recorded in the checkpoint metadata).
 - ``--learn_intrinsics``: an :class:`IntrinsicsHead` on the pose bottleneck predicts a normalised K per pose
-  pair; the pairs' mean (WildNet) is scaled to pixels at the warping resolution and replaces the dataset's K.
+  pair; the pairs' mean (WildNet) is the camera's K as seen unflipped: its principal point is mirrored for
+  flipped samples (as the dataset mirrors its K), scaled to pixels at the warping resolution, and replaces the
+  dataset's K.
 - ``--weather_aug``: the training dataset adds one weather draw per sample to the network inputs.
 
 Frame ids are ints (temporal offsets) or ``"s"`` (the other stereo camera). Depth is in model units (metres
@@ -329,10 +331,15 @@ class ViewSynthesis(nn.Module):
         )
 
     def camera(self, inputs: Batch, outputs: Outputs, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """K and its inverse (B×4×4, pixels of ``scale``): the dataset's, or the learned one scaled to that size."""
+        """K and its inverse (B×4×4, pixels of ``scale``): the dataset's, or the learned one scaled to that size.
+
+        The learned K is the camera's, as seen unflipped: for a horizontally flipped sample its principal point
+        is mirrored (cx → 1 − cx), as the dataset mirrors its own K.
+        """
         if not self.learned_intrinsics:
             return inputs[("K", scale)], inputs[("inv_K", scale)]
-        K = scale_intrinsics(outputs[LEARNED_K], self.width // 2**scale, self.height // 2**scale)
+        K_norm = mirror_principal_point(outputs[LEARNED_K], inputs["flipped"])
+        K = scale_intrinsics(K_norm, self.width // 2**scale, self.height // 2**scale)
         return K, torch.linalg.inv(K)
 
     def forward(self, inputs: Batch, outputs: Outputs) -> Outputs:
@@ -616,12 +623,15 @@ def generic_focal_prior(width: int, height: int) -> tuple[float, float]:
     return PRIOR_FOCAL_OVER_WIDTH, PRIOR_FOCAL_OVER_WIDTH * width / height
 
 
-class IntrinsicsAverage:
-    """Running mean of the learned normalised K over training samples, as seen unflipped.
+def mirror_principal_point(K_norm: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
+    """B×4×4 normalised K with cx → 1 − cx where ``flipped`` (B bool): the K of the horizontally mirrored image."""
+    mirrored = K_norm.clone()
+    mirrored[:, 0, 2] = 1.0 - K_norm[:, 0, 2]
+    return torch.where(flipped.to(K_norm.device).reshape(-1, 1, 1), mirrored, K_norm)
 
-    A flipped image's principal point is mirrored (cx → 1 − cx), so flipped samples are mirrored back
-    before they are averaged.
-    """
+
+class IntrinsicsAverage:
+    """Running mean of the learned normalised K over training samples (the camera's K, as seen unflipped)."""
 
     def __init__(self) -> None:
         self.total: torch.Tensor | None = None
@@ -630,13 +640,11 @@ class IntrinsicsAverage:
     def reset(self) -> None:
         self.total, self.count = None, 0
 
-    def update(self, K_norm: torch.Tensor, flipped: torch.Tensor) -> None:
-        """Add a batch: K_norm B×4×4 (normalised), flipped B bool."""
-        K = K_norm.detach()[:, :3, :3].to(torch.float64, copy=True)
-        K[:, 0, 2] = torch.where(flipped.to(K.device), 1.0 - K[:, 0, 2], K[:, 0, 2])
-        batch_total = K.sum(0)
+    def update(self, K_norm: torch.Tensor) -> None:
+        """Add a batch of B×4×4 normalised K."""
+        batch_total = K_norm.detach()[:, :3, :3].to(torch.float64).sum(0)
         self.total = batch_total if self.total is None else self.total + batch_total
-        self.count += K.shape[0]
+        self.count += K_norm.shape[0]
 
     def mean(self) -> list[list[float]] | None:
         """3×3 mean normalised K (row 0 in units of the width, row 1 of the height), None before any update."""
@@ -837,7 +845,7 @@ class Trainer:
         inputs = batch_to_device(batch, self.device, channels_last=self.use_cuda)
         outputs, losses = self.process_batch(inputs, self.train_model)
         if LEARNED_K in outputs:
-            self.intrinsics_average.update(outputs[LEARNED_K], inputs["flipped"])
+            self.intrinsics_average.update(outputs[LEARNED_K])
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
         self.scaler.step(self.optimizer)
@@ -926,8 +934,9 @@ class Trainer:
         """TensorBoard scalars (losses, depth metrics with GT, learned vs dataset K) and images of up to 4 items.
 
         The depth metrics score the network's own scale-0 depth (not the Mask R-CNN-adjusted one), as
-        evaluation does. ``intrinsics/<fx|fy|cx|cy>`` and ``intrinsics/dataset_<…>`` are batch means in pixels
-        at the training size.
+        evaluation does. ``intrinsics/<fx|fy|cx|cy>`` (the learned camera K, as seen unflipped) and
+        ``intrinsics/dataset_<…>`` (the dataset K of the batch, cx mirrored on flipped samples) are batch means in
+        pixels at the training size.
         """
         writer = self.writers[mode]
         scalars = {name: value.item() for name, value in losses.items()}
