@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 
 from depth_ros.networks import DepthNetwork
+from training.datasets import read_split_file
 from training.evaluate_depth import predict_disparities, raw_image_path
 from training.export_gt_depth import SPLIT_FILE, frame_gt_depth
 from training.export_gt_depth import read_split_file as read_test_refs
 from training.metrics import evaluate_predictions
 from training.options import Options
 from training.synthetic_kitti import GENTLE, IMAGE_CENTRE, SPLIT_NAME, DriveMotion, generate
+from training.trainer import step_size_for_budget
 
 NATIVE_SIZE = (621, 188)  # (W, H): half of KITTI's 1242×375, the same normalised intrinsics, 4× cheaper to render
 
@@ -59,6 +61,11 @@ def training_options(root: Path, args: argparse.Namespace, name: str, steps: int
         num_workers=args.num_workers, log_dir=str(root / "logs"), model_name=name, cache_dir=str(root / "cache"),
         num_epochs=10_000, max_steps=steps, save_frequency=10_000, seed=args.seed, **fields,
     )  # fmt: skip
+
+
+def rate_drop_epochs(split: Path, batch_size: int, steps: int) -> int:
+    """``scheduler_step_size`` (epochs) that drops the rate ×0.1 after 75 % of ``steps`` on ``split``'s training set."""
+    return step_size_for_budget(steps, len(read_split_file(split / "train_files.txt")) // batch_size)
 
 
 @dataclass

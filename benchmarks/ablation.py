@@ -55,6 +55,7 @@ from benchmarks._synthetic_training import (
     HeldOutDrive,
     add_training_arguments,
     generate_drives,
+    rate_drop_epochs,
     training_options,
 )
 from depth_ros.atomic_io import atomic_write_text
@@ -72,7 +73,7 @@ from training.precompute_masks import (
     save_masks,
 )
 from training.synthetic_kitti import KITTI_PRINCIPAL_POINT, TURNING
-from training.trainer import K_ENTRIES, Trainer, generic_focal_prior, step_size_for_budget
+from training.trainer import K_ENTRIES, Trainer, generic_focal_prior
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ablation.json"
 DATE = "2011_09_26"
@@ -226,12 +227,11 @@ def main(argv: list[str] | None = None) -> int:
         intrinsics_runs = {f"learned ({args.steps} steps)": runs["learn_intrinsics"],
                            f"learned, all four ({args.steps} steps)": runs["all_four"]}  # fmt: skip
         if args.intrinsics_extra_steps:
-            steps_per_epoch = len(read_split_file(bench.split / "train_files.txt")) // args.batch_size
             extended = bench.train("learn_intrinsics_resumed", args.intrinsics_extra_steps, learn_intrinsics=True,
                                    load_weights_folder=str(runs["learn_intrinsics"]["folder"]),
                                    models_to_load=[*MODEL_NAMES, "intrinsics"],
-                                   scheduler_step_size=step_size_for_budget(args.intrinsics_extra_steps,
-                                                                            steps_per_epoch))  # fmt: skip
+                                   scheduler_step_size=rate_drop_epochs(bench.split, args.batch_size,
+                                                                        args.intrinsics_extra_steps))  # fmt: skip
             intrinsics_runs[f"learned ({args.steps} + {args.intrinsics_extra_steps} steps)"] = extended
             timing["learn_intrinsics_resumed"] = extended
 

@@ -34,13 +34,13 @@ from benchmarks._synthetic_training import (
     HeldOutDrive,
     add_training_arguments,
     generate_drives,
+    rate_drop_epochs,
     training_options,
 )
 from depth_ros.atomic_io import atomic_write_text
 from depth_ros.checkpoint import load_depth_network
 from depth_ros.networks import DepthNetwork
-from training.datasets import read_split_file
-from training.trainer import Trainer, step_size_for_budget
+from training.trainer import Trainer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "learning_check.json"
 TARGET_ABS_REL = 0.20
@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="learning_check_") as tmp:
         root = args.work_dir or Path(tmp)
         split = generate_drives(root, args)
-        steps_per_epoch = len(read_split_file(split / "train_files.txt")) // args.batch_size
-        step_size_epochs = step_size_for_budget(args.steps, steps_per_epoch)  # ×0.1 after 75 % of the steps
+        step_size_epochs = rate_drop_epochs(split, args.batch_size, args.steps)
         opt = training_options(root, args, "learning_check", args.steps, scheduler_step_size=step_size_epochs)
         test_drive = HeldOutDrive.load(root)
         size, depth_range = (args.height, args.width), (opt.min_depth, opt.max_depth)
