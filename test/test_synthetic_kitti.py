@@ -387,11 +387,22 @@ def median_rotation_deg(motion: synthetic_kitti.DriveMotion) -> float:
     return float(np.median(rotations_deg))
 
 
-def test_turning_drives_rotate_more_between_frames():
-    """Learned focal lengths are identifiable only from rotation between frames: TURNING drives turn ≥ 0.4° per
-    frame on median, GENTLE ones (the default, like KITTI's mostly straight roads) about 0.25°."""
-    assert median_rotation_deg(synthetic_kitti.TURNING) >= 0.4
+def test_turning_and_rough_drives_rotate_more_between_frames():
+    """Learned intrinsics are identifiable only from rotation between frames: GENTLE drives (the default, like
+    KITTI's mostly straight roads) turn about 0.25° per frame on median, TURNING ones ≥ 0.4°, ROUGH ones ≥ 1°."""
     assert 0.1 <= median_rotation_deg(synthetic_kitti.GENTLE) <= 0.35
+    assert median_rotation_deg(synthetic_kitti.TURNING) >= 0.4
+    assert median_rotation_deg(synthetic_kitti.ROUGH) >= 1.0
+
+
+def test_motion_option_picks_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    chosen = []
+    monkeypatch.setattr(synthetic_kitti, "generate", lambda *args: chosen.append(args[7]))
+    for name, motion in synthetic_kitti.MOTIONS.items():
+        synthetic_kitti.main(["--out", str(tmp_path), "--motion", name])
+        assert chosen[-1] is motion
+    synthetic_kitti.main(["--out", str(tmp_path)])
+    assert chosen[-1] is synthetic_kitti.GENTLE
 
 
 def test_mounting_matches_kitti(root: Path, drives: list[Path], calib: dict[str, np.ndarray]):

@@ -69,7 +69,6 @@ FRAME_PERIOD_NS = 100_000_000  # 10 Hz
 DRIVE_INTERVAL_S = 600  # drive k starts at 13:00 + k·10 min (UTC) on the date
 SPEED_M_PER_FRAME = (0.8, 1.2)
 LANE_WEAVE_WAVELENGTH_M = (40.0, 80.0)
-BODY_SWAY_WAVELENGTH_M = (15.0, 30.0)
 GRAVITY_M_S2 = 9.81
 EARTH_RADIUS_M = 6378137.0
 ORIGIN_LATITUDE_DEG = 49.009  # Karlsruhe
@@ -297,12 +296,18 @@ class DriveMotion:
 
     curve_radius_m: tuple[float, float]  # the road is an arc of a radius drawn from this range
     lane_weave_m: float  # amplitude of a sinusoidal weave within the lane (0: the lane centre)
-    body_sway_rad: float  # amplitude of the car body's pitch and roll oscillation: fy is learnable only from these
+    body_sway_rad: float  # amplitude of the car body's pitch and roll oscillation: fy, cy need these
+    body_sway_wavelength_m: tuple[float, float] = (15.0, 30.0)  # drawn per drive for pitch and roll apart
 
 
 GENTLE = DriveMotion(curve_radius_m=(150.0, 400.0), lane_weave_m=0.0, body_sway_rad=0.005)  # ~0.25°/frame
 # ~0.45°/frame; ≤ 250 m of arc keeps within half a turn (road_coordinates wraps at ±π·R)
 TURNING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, body_sway_rad=0.02)
+# TURNING on a rough road: the body rocks ±0.04 rad every 8–16 m (~1.5°/frame), 3× the pitch and roll signal
+# that fy and cy are learned from (benchmarks/intrinsics_identifiability.py)
+ROUGH = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, body_sway_rad=0.04,
+                    body_sway_wavelength_m=(8.0, 16.0))
+MOTIONS = {"gentle": GENTLE, "turning": TURNING, "rough": ROUGH}
 
 
 @dataclass(frozen=True)
@@ -892,7 +897,7 @@ def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int, moti
     speed_m_per_frame = rng.uniform(*SPEED_M_PER_FRAME)
     speed = speed_m_per_frame * 1e9 / FRAME_PERIOD_NS  # m/s
     s = np.arange(frames) * speed_m_per_frame
-    sway_wavenumber = 2.0 * np.pi / rng.uniform(*BODY_SWAY_WAVELENGTH_M, size=2)
+    sway_wavenumber = 2.0 * np.pi / rng.uniform(*motion.body_sway_wavelength_m, size=2)
     sway_phase = rng.uniform(0.0, 2.0 * np.pi, size=2)
     sway = list(zip(sway_wavenumber, sway_phase))
     roll, pitch = (motion.body_sway_rad * np.sin(k * s + phase) for k, phase in sway)
@@ -1118,15 +1123,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--height", type=int, default=375)
     parser.add_argument("--date", default="2011_09_26", help="YYYY_MM_DD, names the date directory")
     parser.add_argument("--preview", type=Path, help="also write a contact sheet PNG here")
-    parser.add_argument("--turning", action="store_true",
-                        help="tighter curves and a weave within the lane (~0.45°/frame instead of ~0.25°): "
-                             "what learned intrinsics need")
+    parser.add_argument("--motion", choices=list(MOTIONS), default="gentle",
+                        help="gentle: KITTI-like, ~0.25°/frame; turning: tighter curves, a weave within the lane "
+                             "(~0.45°/frame); rough: turning with the body rocking ±0.04 rad (~1.5°/frame). "
+                             "Learned intrinsics need rotation")
     parser.add_argument("--kitti_principal_point", action="store_true",
                         help="the principal point of KITTI's calibration (left of and above the centre) instead "
                              "of exactly the image centre")
     args = parser.parse_args(argv)
     generate(args.out, args.drives, args.frames, args.seed, args.width, args.height, args.date,
-             TURNING if args.turning else GENTLE, KITTI_PRINCIPAL_POINT if args.kitti_principal_point else IMAGE_CENTRE)
+             MOTIONS[args.motion], KITTI_PRINCIPAL_POINT if args.kitti_principal_point else IMAGE_CENTRE)
     if args.preview:
         preview(args.out, args.preview)
 
