@@ -3,7 +3,7 @@
 Self-supervised training can only learn K through the reprojection it drives: a wrong K is detectable only if no
 camera motion reproduces, with it, the correspondences the true K and motion produce. Under pure translation a
 principal-point error is exactly absorbed by tilting the translation, and a focal error nearly so; rotation between
-frames is what breaks the tie (Gordon et al. 2019, §3.2). This script measures that tie directly on the generator's
+frames is what breaks the tie (Gordon et al. 2019). This script measures that tie directly on the generator's
 drives, with no network: for pairs (target t, source t ± 1) of one drive it projects the TRUE dense depth of t
 into the source with the true K and pose, then perturbs one entry of K by the learned-intrinsics targets of
 ``benchmarks/ablation.py`` (fx, fy by 5 %, cx, cy by 2 % of the image size), re-fits the 6-DoF pose to those
