@@ -3,7 +3,7 @@
 Generates synthetic KITTI-raw drives at half the KITTI resolution (621×188, KITTI's focal length and principal
 point, which lies 0.9 % of the width left of and 3.9 % of the height above the centre; the last drive is held out)
 with the generator's ``TURNING`` motion (tighter curves, a weave within the lane and ±0.02 rad pitch/roll sway,
-~0.45° of rotation per frame: intrinsics are identifiable only from rotation, see ``training.synthetic_kitti``),
+~0.6° of rotation per frame: intrinsics are identifiable only from rotation, see ``training.synthetic_kitti``),
 then trains from scratch, for the same number of steps at reduced resolution, the
 baseline, each extension alone (``--mask_rcnn`` from the mask cache, ``--espcn``, ``--learn_intrinsics``,
 ``--weather_aug``) and all four together, at a constant learning rate. Each saved model is scored on the held-out

@@ -301,10 +301,10 @@ class DriveMotion:
 
 
 GENTLE = DriveMotion(curve_radius_m=(150.0, 400.0), lane_weave_m=0.0, body_sway_rad=0.005)  # ~0.25°/frame
-# ~0.45°/frame; ≤ 250 m of arc keeps within half a turn (road_coordinates wraps at ±π·R)
+# ~0.6°/frame; ≤ 250 m of arc keeps within half a turn (road_coordinates wraps at ±π·R)
 TURNING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, body_sway_rad=0.02)
-# TURNING on a rough road: the body rocks ±0.04 rad every 8–16 m (~1.5°/frame), 3× the pitch and roll signal
-# that fy and cy are learned from (benchmarks/intrinsics_identifiability.py)
+# TURNING on a rough road: the body rocks ±0.04 rad every 8–16 m (~1.3°/frame): ~4× the reprojection residual a
+# wrong fy or cy leaves (benchmarks/intrinsics_identifiability.py)
 ROUGH = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, body_sway_rad=0.04,
                     body_sway_wavelength_m=(8.0, 16.0))
 MOTIONS = {"gentle": GENTLE, "turning": TURNING, "rough": ROUGH}
@@ -1125,7 +1125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--preview", type=Path, help="also write a contact sheet PNG here")
     parser.add_argument("--motion", choices=list(MOTIONS), default="gentle",
                         help="gentle: KITTI-like, ~0.25°/frame; turning: tighter curves, a weave within the lane "
-                             "(~0.45°/frame); rough: turning with the body rocking ±0.04 rad (~1.5°/frame). "
+                             "(~0.6°/frame); rough: turning with the body rocking ±0.04 rad (~1.3°/frame). "
                              "Learned intrinsics need rotation")
     parser.add_argument("--kitti_principal_point", action="store_true",
                         help="the principal point of KITTI's calibration (left of and above the centre) instead "
