@@ -32,16 +32,14 @@ from scipy.spatial.transform import Rotation
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._synthetic_training import NATIVE_SIZE
+from benchmarks.ablation import TARGET_CENTRE_ERROR, TARGET_FOCAL_ERROR
 from depth_ros.atomic_io import atomic_write_text
 from depth_ros.kitti import camera_poses, rectified_intrinsics
 from training.export_gt_depth import load_annotated_depth
-from training.synthetic_kitti import GENTLE, KITTI_PRINCIPAL_POINT, ROUGH, TURNING, generate
+from training.synthetic_kitti import KITTI_PRINCIPAL_POINT, MOTIONS, generate
 
 RESULTS = Path(__file__).resolve().parent / "results" / "intrinsics_identifiability.json"
-MOTIONS = {"gentle": GENTLE, "turning": TURNING, "rough": ROUGH}
 TRAINING_SIZE = (256, 64)  # (W, H) of the ablation's learned-intrinsics runs
-FOCAL_TOLERANCE = 0.05  # the ablation's targets: fx, fy within 5 %, cx, cy within 2 % of the image size
-CENTRE_TOLERANCE = 0.02
 POINTS_PER_FRAME = 3000
 MAX_DEPTH_M = 80.0
 
@@ -100,10 +98,10 @@ def perturbations(K: np.ndarray) -> dict[str, np.ndarray]:
     """The true K with one entry moved by its target tolerance."""
     width, height = TRAINING_SIZE
     moves = {
-        f"fx +{FOCAL_TOLERANCE:.0%}": (0, 0, FOCAL_TOLERANCE * K[0, 0]),
-        f"fy +{FOCAL_TOLERANCE:.0%}": (1, 1, FOCAL_TOLERANCE * K[1, 1]),
-        f"cx +{CENTRE_TOLERANCE:.0%} W": (0, 2, CENTRE_TOLERANCE * width),
-        f"cy +{CENTRE_TOLERANCE:.0%} H": (1, 2, CENTRE_TOLERANCE * height),
+        f"fx +{TARGET_FOCAL_ERROR:.0%}": (0, 0, TARGET_FOCAL_ERROR * K[0, 0]),
+        f"fy +{TARGET_FOCAL_ERROR:.0%}": (1, 1, TARGET_FOCAL_ERROR * K[1, 1]),
+        f"cx +{TARGET_CENTRE_ERROR:.0%} W": (0, 2, TARGET_CENTRE_ERROR * width),
+        f"cy +{TARGET_CENTRE_ERROR:.0%} H": (1, 2, TARGET_CENTRE_ERROR * height),
     }
     result = {}
     for name, (row, col, delta) in moves.items():
