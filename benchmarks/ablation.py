@@ -170,15 +170,17 @@ class Bench:
         return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
 
 
-def intrinsics_errors(learned: dict[str, float], true: dict[str, float], size: tuple[int, int]) -> dict[str, float]:
-    """Relative focal errors and principal-point errors as fractions of the image size."""
+def intrinsics_errors(learned: dict[str, float], true: dict[str, float], size: tuple[int, int],
+                      signed: bool = False) -> dict[str, float]:
+    """Relative focal errors and principal-point errors as fractions of the image size (absolute unless ``signed``)."""
     height, width = size
-    return {
-        "fx": round(abs(learned["fx"] / true["fx"] - 1), 4),
-        "fy": round(abs(learned["fy"] / true["fy"] - 1), 4),
-        "cx": round(abs(learned["cx"] - true["cx"]) / width, 4),
-        "cy": round(abs(learned["cy"] - true["cy"]) / height, 4),
+    errors = {
+        "fx": learned["fx"] / true["fx"] - 1,
+        "fy": learned["fy"] / true["fy"] - 1,
+        "cx": (learned["cx"] - true["cx"]) / width,
+        "cy": (learned["cy"] - true["cy"]) / height,
     }
+    return {name: round(error if signed else abs(error), 4) for name, error in errors.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
