@@ -36,7 +36,6 @@ How weakly these drives constrain each entry of K: ``benchmarks/intrinsics_ident
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -51,6 +50,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._report import write_report
 from benchmarks._synthetic_training import (
     NATIVE_SIZE,
     HeldOutDrive,
@@ -59,7 +59,6 @@ from benchmarks._synthetic_training import (
     rate_drop_epochs,
     training_options,
 )
-from depth_ros.atomic_io import atomic_write_text
 from depth_ros.checkpoint import load_depth_network, read_metadata
 from depth_ros.kitti import rectified_intrinsics
 from depth_ros.networks.resnet_encoder import PretrainedWeightsError
@@ -308,8 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1_5_15_min": {"start": [round(x, 2) for x in load_before],
                                     "end": [round(x, 2) for x in os.getloadavg()]},
     }  # fmt: skip
-    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out} ({report['total_wall_s'] / 60:.1f} min)", file=sys.stderr)
+    write_report(args.out, report)
     return 0
 
 

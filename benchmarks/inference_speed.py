@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import sys
@@ -35,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script (`make bench`) without installing the package
     sys.path.insert(0, str(REPO))
 
-from depth_ros.atomic_io import atomic_write_text  # noqa: E402
+from benchmarks._report import write_report  # noqa: E402
 from depth_ros.backends import Backend, create_backend, probe_availability  # noqa: E402
 from depth_ros.backends.onnx_backend import OnnxRuntimeBackend  # noqa: E402
 from depth_ros.backends.torch_backend import TorchBackend  # noqa: E402
@@ -258,8 +257,7 @@ def main() -> int:
             "pipeline_overhead_met": pipeline["overhead"] <= PIPELINE_OVERHEAD_GOAL,
         },
     }
-    atomic_write_text(RESULTS, json.dumps(report, indent=2))
-    print(f"wrote {RESULTS.relative_to(REPO)}")
+    write_report(RESULTS, report)
     return 0
 
 

@@ -13,7 +13,6 @@ learned-intrinsics table comes from this script.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -24,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._report import write_report
 from benchmarks._synthetic_training import NATIVE_SIZE, add_training_arguments, generate_drives, training_options
 from benchmarks.ablation import DATE, intrinsics_errors
-from depth_ros.atomic_io import atomic_write_text
 from depth_ros.geometry import scale_intrinsics
 from depth_ros.kitti import rectified_intrinsics
 from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT, TURNING
@@ -109,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "curve": rows,
         "total_wall_s": round(time.perf_counter() - started, 1),
     }  # fmt: skip
-    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out} ({report['total_wall_s'] / 60:.1f} min)", file=sys.stderr)
+    write_report(args.out, report)
     return 0
 
 

@@ -18,7 +18,6 @@ network can absorb part of them).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -31,9 +30,9 @@ from scipy.spatial.transform import Rotation
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._report import write_report
 from benchmarks._synthetic_training import NATIVE_SIZE
 from benchmarks.ablation import TARGET_CENTRE_ERROR, TARGET_FOCAL_ERROR
-from depth_ros.atomic_io import atomic_write_text
 from depth_ros.kitti import camera_poses, rectified_intrinsics
 from training.export_gt_depth import load_annotated_depth
 from training.synthetic_kitti import KITTI_PRINCIPAL_POINT, MOTIONS, generate
@@ -160,8 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "principal_point": "kitti", "motions": results,
         "total_wall_s": round(time.perf_counter() - started, 1),
     }  # fmt: skip
-    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, report)
     return 0
 
 

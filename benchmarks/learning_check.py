@@ -19,7 +19,6 @@ and 2e-4 in the same time). The exit status is 0 whether or not the target is me
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._report import write_report
 from benchmarks._synthetic_training import (
     NATIVE_SIZE,
     HeldOutDrive,
@@ -37,7 +37,6 @@ from benchmarks._synthetic_training import (
     rate_drop_epochs,
     training_options,
 )
-from depth_ros.atomic_io import atomic_write_text
 from depth_ros.checkpoint import load_depth_network
 from depth_ros.networks import DepthNetwork
 from training.trainer import Trainer
@@ -92,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "trained": trained,
         "target_met": bool(passed),
     }
-    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, report)
     return 0
 
 

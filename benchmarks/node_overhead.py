@@ -21,7 +21,6 @@ table and writes ``benchmarks/results/node_overhead.json`` atomically.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -36,8 +35,8 @@ from rosbags.highlevel import AnyReader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `make bench` runs this file as a script
 
+from benchmarks._report import write_report
 from depth_ros import kitti_to_bag
-from depth_ros.atomic_io import atomic_write_text
 from depth_ros.checkpoint import ModelMetadata, save_weights_folder
 from depth_ros.depth_processor import DepthImageProcessor, ProcessorConfig, create_estimator, percentiles
 from depth_ros.messages import camera_info_to_K, image_to_rgb, rosbags_message_types
@@ -164,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"| process_bag end to end, {stats.processed} frames | {stats.frames_per_s:.2f} frames/s |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(RESULTS, json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {RESULTS}")
+    write_report(RESULTS, result)
     return 0
 
 

@@ -12,7 +12,6 @@ one warm-up step. The cached runs fill the cache first, untimed. Prints a markdo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -26,7 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from depth_ros.atomic_io import atomic_write_text
+from benchmarks._report import write_report
 from training.options import Options
 from training.synthetic_kitti import generate
 from training.trainer import Trainer
@@ -126,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "timed_steps": args.steps,
         "results": results,
     }
-    atomic_write_text(args.out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}", file=sys.stderr)
+    write_report(args.out, report)
     return 0
 
 
