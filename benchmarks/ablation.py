@@ -60,6 +60,7 @@ from benchmarks._synthetic_training import (
     training_options,
 )
 from depth_ros.checkpoint import load_depth_network, read_metadata
+from depth_ros.geometry import scale_intrinsics
 from depth_ros.kitti import rectified_intrinsics
 from depth_ros.networks.resnet_encoder import PretrainedWeightsError
 from training.datasets import read_split_file
@@ -161,12 +162,11 @@ class Bench:
         network, metadata = load_depth_network(folder)
         return self.test_drive.score(network, self.size, (metadata.min_depth, metadata.max_depth))
 
-    def intrinsics(self, K_norm: np.ndarray) -> dict[str, float]:
-        """fx, fy, cx, cy in pixels at the training size of a normalised 3×3 K."""
-        height, width = self.size
-        scale = np.array([[width], [height], [1.0]])
-        K = np.asarray(K_norm)[:3, :3] * scale
-        return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
+
+def intrinsics_px(K_norm: np.ndarray, size: tuple[int, int]) -> dict[str, float]:
+    """fx, fy, cx, cy in pixels at ``size`` = (H, W) of a normalised 3×3 or 4×4 K."""
+    K = scale_intrinsics(np.asarray(K_norm, np.float64), size[1], size[0])
+    return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
 
 
 def intrinsics_errors(learned: dict[str, float], true: dict[str, float], size: tuple[int, int],
@@ -240,9 +240,9 @@ def main(argv: list[str] | None = None) -> int:
         true_K = rectified_intrinsics(root / DATE, 2) / np.array([[NATIVE_SIZE[0]], [NATIVE_SIZE[1]], [1.0]])
         focal_prior = generic_focal_prior(args.width, args.height)
         prior_K = np.array([[focal_prior[0], 0, 0.5], [0, focal_prior[1], 0.5], [0, 0, 1]])
-        learned = {"true": bench.intrinsics(true_K), "prior": bench.intrinsics(prior_K)}
+        learned = {"true": intrinsics_px(true_K, bench.size), "prior": intrinsics_px(prior_K, bench.size)}
         for name, run in intrinsics_runs.items():
-            learned[name] = bench.intrinsics(read_metadata(run["folder"]).intrinsics_norm)
+            learned[name] = intrinsics_px(read_metadata(run["folder"]).intrinsics_norm, bench.size)
         n_train = len(read_split_file(bench.split / "train_files.txt"))
 
     baseline_s = runs["baseline"]["s_per_step"]

@@ -5,7 +5,7 @@ Trains ``--learn_intrinsics`` alone from scratch (the settings of ``benchmarks/a
 principal point (``kitti``: KITTI's, 3.9 % of the height above the centre; ``centre``; ``below``: KITTI's vertical
 offset mirrored below the centre), and reports fx, fy, cx, cy in pixels at the training size every ``--log_every``
 steps (the mean of the head's batch K over those steps) with their errors (|Δf|/f, Δc/size). The README's
-learned-intrinsics table comes from this script.
+learned-intrinsics table was measured with a draft of this script (same data, options and logging).
 
     python benchmarks/intrinsics_curve.py [--principal_point kitti] [--steps 1000] [--frame_ids 0 -1 1] [--seed 0]
 """
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_report
 from benchmarks._synthetic_training import NATIVE_SIZE, add_training_arguments, generate_drives, training_options
-from benchmarks.ablation import DATE, intrinsics_errors
+from benchmarks.ablation import DATE, intrinsics_errors, intrinsics_px
 from depth_ros.geometry import scale_intrinsics
 from depth_ros.kitti import rectified_intrinsics
 from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT, TURNING
@@ -48,12 +48,6 @@ def keep_lines_with_neighbours(split: Path, frame_ids: list[int], frames: int) -
         path.write_text("".join(f"{line}\n" for line in lines))
 
 
-def as_pixels(K_norm: np.ndarray, size: tuple[int, int]) -> dict[str, float]:
-    """fx, fy, cx, cy (pixels at ``size`` = (H, W)) of a normalised 3×3 or 4×4 K."""
-    K = scale_intrinsics(np.asarray(K_norm, np.float64), size[1], size[0])
-    return {name: round(float(K[row, col]), 2) for name, (row, col) in K_ENTRIES.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--principal_point", choices=list(PRINCIPAL_POINTS), default="kitti")
@@ -73,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         split = generate_drives(root, args, TURNING, PRINCIPAL_POINTS[args.principal_point])
         keep_lines_with_neighbours(split, args.frame_ids, args.frames)
         native_K = rectified_intrinsics(root / DATE, 2)[:3, :3]
-        true = as_pixels(scale_intrinsics(native_K, 1.0 / NATIVE_SIZE[0], 1.0 / NATIVE_SIZE[1]), size)
+        true = intrinsics_px(scale_intrinsics(native_K, 1.0 / NATIVE_SIZE[0], 1.0 / NATIVE_SIZE[1]), size)
         trainer = Trainer(training_options(root, args, "intrinsics_curve", args.steps, learn_intrinsics=True,
                                            frame_ids=args.frame_ids))  # fmt: skip
         train_step = trainer.train_step
@@ -88,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for end in range(args.log_every, len(batch_K) + 1, args.log_every):
-        learned = as_pixels(np.mean(batch_K[end - args.log_every : end], axis=0), size)
+        learned = intrinsics_px(np.mean(batch_K[end - args.log_every : end], axis=0), size)
         rows.append({"step": end, "K_px": learned, "errors": intrinsics_errors(learned, true, size, signed=True)})
     print(f"learned K, px at {args.width}×{args.height}, mean of the batch K over each {args.log_every} steps; "
           f"principal point {args.principal_point}; true " + " / ".join(f"{true[k]:.1f}" for k in K_ENTRIES))
