@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,8 +53,8 @@ def keep_lines_with_neighbours(split: Path, frame_ids: list[int], frames: int) -
 
 
 def constant_input(head: torch.nn.Module, args: tuple[torch.Tensor]) -> tuple[torch.Tensor]:
-    """Forward pre-hook: the B×C×1×1 bottleneck replaced by C^-½ everywhere (the head's output moves at about the
-    rate it does on real features)."""
+    """Forward pre-hook: the B×C×1×1 bottleneck replaced by C^-½ everywhere: one K for every sample (the scale
+    keeps each Adam step of the output near √C·lr, not C·lr)."""
     return (torch.full_like(args[0], args[0].shape[1] ** -0.5),)
 
 
@@ -99,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 learned = intrinsics_px(np.mean(batch_K[-args.log_every :], axis=0), size)
                 errors = intrinsics_errors(learned, true, size, signed=True)
                 rows.append({"step": len(batch_K), "K_px": learned, "errors": errors})
-                print(f"| {len(batch_K)} | " + " | ".join(f"{learned[k]:.1f}" for k in K_ENTRIES) + " | "
-                      + " | ".join(f"{100 * errors[k]:+.1f} %" for k in K_ENTRIES) + " |", flush=True)  # fmt: skip
+                tqdm.write(f"| {len(batch_K)} | " + " | ".join(f"{learned[k]:.1f}" for k in K_ENTRIES) + " | "
+                           + " | ".join(f"{100 * errors[k]:+.1f} %" for k in K_ENTRIES) + " |")  # above the bar
             return result
 
         trainer.train_step = recorded_step
