@@ -169,6 +169,12 @@ def intrinsics_px(K_norm: np.ndarray, size: tuple[int, int]) -> dict[str, float]
     return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
 
 
+def calibration_px(root: Path, size: tuple[int, int]) -> dict[str, float]:
+    """The synthetic drives' true K (rectified camera 2, normalised by the native size) in pixels at ``size``."""
+    native_K = rectified_intrinsics(root / DATE, 2)
+    return intrinsics_px(scale_intrinsics(native_K, 1.0 / NATIVE_SIZE[0], 1.0 / NATIVE_SIZE[1]), size)
+
+
 def intrinsics_errors(learned: dict[str, float], true: dict[str, float], size: tuple[int, int],
                       signed: bool = False) -> dict[str, float]:
     """Relative focal errors and principal-point errors as fractions of the image size (absolute unless ``signed``)."""
@@ -237,10 +243,9 @@ def main(argv: list[str] | None = None) -> int:
             intrinsics_runs[f"learned ({args.steps} + {args.intrinsics_extra_steps} steps)"] = extended
             timing["learn_intrinsics_resumed"] = extended
 
-        true_K = rectified_intrinsics(root / DATE, 2) / np.array([[NATIVE_SIZE[0]], [NATIVE_SIZE[1]], [1.0]])
         focal_prior = generic_focal_prior(args.width, args.height)
         prior_K = np.array([[focal_prior[0], 0, 0.5], [0, focal_prior[1], 0.5], [0, 0, 1]])
-        learned = {"true": intrinsics_px(true_K, bench.size), "prior": intrinsics_px(prior_K, bench.size)}
+        learned = {"true": calibration_px(root, bench.size), "prior": intrinsics_px(prior_K, bench.size)}
         for name, run in intrinsics_runs.items():
             learned[name] = intrinsics_px(read_metadata(run["folder"]).intrinsics_norm, bench.size)
         n_train = len(read_split_file(bench.split / "train_files.txt"))

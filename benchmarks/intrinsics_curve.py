@@ -29,9 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_report
 from benchmarks._synthetic_training import NATIVE_SIZE, add_training_arguments, generate_drives, training_options
-from benchmarks.ablation import DATE, intrinsics_errors, intrinsics_px
-from depth_ros.geometry import scale_intrinsics
-from depth_ros.kitti import rectified_intrinsics
+from benchmarks.ablation import calibration_px, intrinsics_errors, intrinsics_px
 from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT, MOTIONS
 from training.trainer import K_ENTRIES, LEARNED_K, Trainer
 
@@ -80,8 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         root = args.work_dir or Path(tmp)
         split = generate_drives(root, args, MOTIONS[args.motion], PRINCIPAL_POINTS[args.principal_point])
         keep_lines_with_neighbours(split, args.frame_ids, args.frames)
-        native_K = rectified_intrinsics(root / DATE, 2)[:3, :3]
-        true = intrinsics_px(scale_intrinsics(native_K, 1.0 / NATIVE_SIZE[0], 1.0 / NATIVE_SIZE[1]), size)
+        true = calibration_px(root, size)
         print(f"learned K, px at {args.width}×{args.height}, mean of the batch K over each {args.log_every} steps; "
               f"{args.motion} drives, principal point {args.principal_point}; true "
               + " / ".join(f"{true[k]:.1f}" for k in K_ENTRIES))  # fmt: skip
