@@ -6,6 +6,7 @@ true poses come from depth_ros.kitti.camera_poses (oxts + calibration), as every
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from pathlib import Path
@@ -387,18 +388,51 @@ def median_rotation_deg(motion: synthetic_kitti.DriveMotion) -> float:
     return float(np.median(rotations_deg))
 
 
-def test_turning_and_rough_drives_rotate_more_between_frames():
+def test_turning_rough_and_rocking_drives_rotate_more_between_frames():
     """Learned intrinsics are identifiable only from rotation between frames: GENTLE drives (the default, like
-    KITTI's mostly straight roads) turn about 0.25° per frame on median, TURNING ones ≥ 0.4°, ROUGH ones ≥ 1°."""
+    KITTI's mostly straight roads) turn about 0.25° per frame on median, TURNING ones ≥ 0.4°, ROUGH ones ≥ 1°,
+    ROCKING ones ≥ 3°."""
     assert 0.1 <= median_rotation_deg(synthetic_kitti.GENTLE) <= 0.35
     assert median_rotation_deg(synthetic_kitti.TURNING) >= 0.4
     assert median_rotation_deg(synthetic_kitti.ROUGH) >= 1.0
+    assert median_rotation_deg(synthetic_kitti.ROCKING) >= 3.0
+
+
+def test_roll_and_pitch_sway_are_separate():
+    """The OXTS roll and pitch (columns 3 and 4) follow their own amplitudes: a roll-only sway leaves pitch at 0."""
+    motion = dataclasses.replace(synthetic_kitti.TURNING, roll_sway_rad=0.05, pitch_sway_rad=0.0)
+    rng = np.random.default_rng(0)
+    scene = synthetic_kitti.build_scene(rng, path_length_m=60.0, motion=motion)
+    rows = np.array(synthetic_kitti.drive_trajectory(scene.path, rng, frames=50, motion=motion).oxts)
+    assert np.all(rows[:, 4] == 0.0)
+    assert 0.03 < np.abs(rows[:, 3]).max() <= 0.05
+
+
+@pytest.mark.parametrize(("pivot", "camera_moves"), [("camera", False), ("imu", True)])
+def test_sway_pivot(pivot: str, camera_moves: bool):
+    """Swaying about the camera (ROCKING) turns the view without moving the camera: its centre follows the path of
+    the same drive without sway (to 1e-6 m); about the IMU (a car body), the lever arm moves it by centimetres."""
+    swaying = synthetic_kitti.ROCKING if pivot == "camera" else dataclasses.replace(
+        synthetic_kitti.ROCKING, sway_pivot_in_imu_m=(0.0, 0.0, 0.0))
+    level = dataclasses.replace(swaying, roll_sway_rad=0.0, pitch_sway_rad=0.0)
+    imu_from_camera = np.linalg.inv(synthetic_kitti.make_calibration(WIDTH, HEIGHT).camera_from_imu(2))
+    centres, orientations = [], []
+    for motion in (swaying, level):
+        rng = np.random.default_rng(3)
+        scene = synthetic_kitti.build_scene(rng, path_length_m=40.0, motion=motion)
+        poses = synthetic_kitti.drive_trajectory(scene.path, rng, frames=30, motion=motion).world_from_imu
+        centres.append((poses @ imu_from_camera)[:, :3, 3])
+        orientations.append(poses[:, :3, :3])
+    offset_m = np.linalg.norm(centres[0] - centres[1], axis=1).max()
+    assert offset_m > 0.02 if camera_moves else offset_m < 1e-6
+    assert np.abs(orientations[0] - orientations[1]).max() > 0.05
 
 
 def test_motion_option_picks_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     chosen = []
     monkeypatch.setattr(synthetic_kitti, "generate", lambda *args: chosen.append(args[7]))
-    expected = {"gentle": synthetic_kitti.GENTLE, "turning": synthetic_kitti.TURNING, "rough": synthetic_kitti.ROUGH}
+    expected = {"gentle": synthetic_kitti.GENTLE, "turning": synthetic_kitti.TURNING, "rough": synthetic_kitti.ROUGH,
+                "rocking": synthetic_kitti.ROCKING}
     for name, motion in expected.items():
         synthetic_kitti.main(["--out", str(tmp_path), "--motion", name])
         assert chosen[-1] is motion

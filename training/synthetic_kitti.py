@@ -45,6 +45,7 @@ CAMERA_CENTRE_X_M = (0.0, 0.54, -0.06, -0.06 + STEREO_BASELINE_M)
 # Mounting in the IMU frame (x forward, y left, z up).
 VELODYNE_IN_IMU_M = (0.81, -0.32, VELODYNE_HEIGHT_M - IMU_HEIGHT_M)
 CAMERA0_IN_IMU_M = (1.08, -0.32, CAMERA_HEIGHT_M - IMU_HEIGHT_M)
+CAMERA2_IN_IMU_M = (CAMERA0_IN_IMU_M[0], CAMERA0_IN_IMU_M[1] - CAMERA_CENTRE_X_M[2], CAMERA0_IN_IMU_M[2])
 # Small mounting rotations (rotation vectors, rad), of KITTI's magnitude, so that every calibration
 # matrix matters: R_rect_00, the IMU→Velodyne rotation, and the unrectified cameras' R_0N.
 RECTIFICATION_ROTVEC = (0.0043, -0.0074, 0.0098)
@@ -292,22 +293,34 @@ def write_calibration(date_dir: Path, calib: Calibration) -> None:
 class DriveMotion:
     """How the car turns and sways. Learned intrinsics are identifiable only from rotation between frames (forward
     translation leaves them free): fx and cx from yaw, fy and cy from pitch and roll. The learned-intrinsics checks
-    drive :data:`TURNING`."""
+    drive :data:`TURNING`; :data:`ROUGH` and :data:`ROCKING` rotate more (``benchmarks/intrinsics_curve.py
+    --motion``)."""
 
     curve_radius_m: tuple[float, float]  # the road is an arc of a radius drawn from this range
     lane_weave_m: float  # amplitude of a sinusoidal weave within the lane (0: the lane centre)
-    body_sway_rad: float  # amplitude of the car body's pitch and roll oscillation: fy, cy need these
+    roll_sway_rad: float  # amplitude of the car body's roll oscillation (about the direction of travel)
+    pitch_sway_rad: float  # amplitude of its pitch oscillation: tilts the direction of travel in the camera frame
     body_sway_wavelength_m: tuple[float, float] = (15.0, 30.0)  # drawn per drive for pitch and roll apart
+    # The point (IMU frame, metres) the body sways about: the IMU (a car's body), or the camera (a hand-held or
+    # gimballed camera: sway then rotates the view without moving the camera). The OXTS velocities and
+    # accelerations leave out the pivot's lever arm.
+    sway_pivot_in_imu_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
-GENTLE = DriveMotion(curve_radius_m=(150.0, 400.0), lane_weave_m=0.0, body_sway_rad=0.005)  # ~0.25°/frame
+# ~0.25°/frame
+GENTLE = DriveMotion(curve_radius_m=(150.0, 400.0), lane_weave_m=0.0, roll_sway_rad=0.005, pitch_sway_rad=0.005)
 # ~0.6°/frame; ≤ 250 m of arc keeps within half a turn (road_coordinates wraps at ±π·R)
-TURNING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, body_sway_rad=0.02)
+TURNING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, roll_sway_rad=0.02, pitch_sway_rad=0.02)
 # TURNING on a rough road: the body rocks ±0.04 rad every 8–16 m (~1.3°/frame): ~4× the reprojection residual a
 # wrong fy or cy leaves (benchmarks/intrinsics_identifiability.py)
-ROUGH = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, body_sway_rad=0.04,
+ROUGH = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, roll_sway_rad=0.04, pitch_sway_rad=0.04,
                     body_sway_wavelength_m=(8.0, 16.0))
-MOTIONS = {"gentle": GENTLE, "turning": TURNING, "rough": ROUGH}
+# TURNING seen by a camera that rolls ±0.1 rad about its own centre every 3–5 m (~5°/frame) and barely pitches (the
+# travel stays level in the camera frame): 12× TURNING's residual for a wrong cy and less translation tilt to confuse
+# it with
+ROCKING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, roll_sway_rad=0.10, pitch_sway_rad=0.01,
+                      body_sway_wavelength_m=(3.0, 5.0), sway_pivot_in_imu_m=CAMERA2_IN_IMU_M)
+MOTIONS = {"gentle": GENTLE, "turning": TURNING, "rough": ROUGH, "rocking": ROCKING}
 
 
 @dataclass(frozen=True)
@@ -900,33 +913,38 @@ def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int, moti
     sway_wavenumber = 2.0 * np.pi / rng.uniform(*motion.body_sway_wavelength_m, size=2)
     sway_phase = rng.uniform(0.0, 2.0 * np.pi, size=2)
     sway = list(zip(sway_wavenumber, sway_phase))
-    roll, pitch = (motion.body_sway_rad * np.sin(k * s + phase) for k, phase in sway)
-    roll_rate, pitch_rate = (motion.body_sway_rad * k * speed * np.cos(k * s + phase) for k, phase in sway)
+    amplitudes = (motion.roll_sway_rad, motion.pitch_sway_rad)
+    roll, pitch = (a * np.sin(k * s + phase) for a, (k, phase) in zip(amplitudes, sway))
+    roll_rate, pitch_rate = (a * k * speed * np.cos(k * s + phase) for a, (k, phase) in zip(amplitudes, sway))
     weave_wavenumber = 2.0 * np.pi / rng.uniform(*LANE_WEAVE_WAVELENGTH_M)
     weave_phase = rng.uniform(0.0, 2.0 * np.pi)
     lateral = motion.lane_weave_m * np.sin(weave_wavenumber * s + weave_phase)  # left of the path (m)
     lateral_slope = motion.lane_weave_m * weave_wavenumber * np.cos(weave_wavenumber * s + weave_phase)
     lateral_curvature = -weave_wavenumber**2 * lateral
     yaw = path.heading(s) + np.arctan(lateral_slope)
-    xy = np.stack([path.offset_point(float(s_i), float(d_i)) for s_i, d_i in zip(s, lateral)])
+    path_xy = np.stack([path.offset_point(float(s_i), float(d_i)) for s_i, d_i in zip(s, lateral)])
+    rotations = [rotation_from_rpy(r, p, y) for r, p, y in zip(roll, pitch, yaw)]
+    levels = [rotation_from_rpy(0.0, 0.0, y) for y in yaw]
+    # The body sways about the pivot: the pivot stays where the level car would carry it, the IMU moves about it.
+    pivot = np.array(motion.sway_pivot_in_imu_m)
+    position = np.c_[path_xy, np.full(frames, IMU_HEIGHT_M)] + np.stack(
+        [(level - rotation) @ pivot for level, rotation in zip(levels, rotations)])
     latitude0 = round(ORIGIN_LATITUDE_DEG + rng.uniform(-0.01, 0.01), 6)
     longitude0 = round(ORIGIN_LONGITUDE_DEG + rng.uniform(-0.01, 0.01), 6)
-    latitude, longitude = _mercator_to_geodetic(xy[:, 0], xy[:, 1], latitude0, longitude0)
+    latitude, longitude = _mercator_to_geodetic(position[:, 0], position[:, 1], latitude0, longitude0)
     # Speed over ground (m/s): the lane offset stretches the path by (1 − κ·d) and the weave by its slope.
     ground_speed = speed * np.hypot(1.0 - path.curvature_per_m * lateral, lateral_slope)
     yaw_rates = (path.curvature_per_m + lateral_curvature / (1.0 + lateral_slope**2)) * speed  # rad/s
     poses, rows = [], []
-    for i in range(frames):
-        rotation = rotation_from_rpy(roll[i], pitch[i], yaw[i])
-        level = rotation_from_rpy(0.0, 0.0, yaw[i])
-        poses.append(rigid_transform(rotation, (xy[i, 0], xy[i, 1], IMU_HEIGHT_M)))
+    for i, (rotation, level) in enumerate(zip(rotations, levels)):
+        poses.append(rigid_transform(rotation, position[i]))
         yaw_rate = yaw_rates[i]
         velocity = ground_speed[i] * np.array([math.cos(yaw[i]), math.sin(yaw[i]), 0.0])
         specific_force = ground_speed[i] * yaw_rate * np.array([-math.sin(yaw[i]), math.cos(yaw[i]), 0.0])
         specific_force[2] += GRAVITY_M_S2
         body_rates = np.array([roll_rate[i], pitch_rate[i], 0.0]) + yaw_rate * rotation[2]  # Rᵀ·(0, 0, ω)
         level_rates = np.array([roll_rate[i], pitch_rate[i], yaw_rate])
-        rows.append([latitude[i], longitude[i], ORIGIN_ALTITUDE_M + IMU_HEIGHT_M, roll[i], pitch[i],
+        rows.append([latitude[i], longitude[i], ORIGIN_ALTITUDE_M + position[i, 2], roll[i], pitch[i],
                      (yaw[i] + np.pi) % (2.0 * np.pi) - np.pi, velocity[1], velocity[0],
                      *(level.T @ velocity), *(rotation.T @ specific_force), *(level.T @ specific_force),
                      *body_rates, *level_rates, *OXTS_STATUS])
@@ -1125,7 +1143,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--preview", type=Path, help="also write a contact sheet PNG here")
     parser.add_argument("--motion", choices=list(MOTIONS), default="gentle",
                         help="gentle: KITTI-like, ~0.25°/frame; turning: tighter curves, a weave within the lane "
-                             "(~0.6°/frame); rough: turning with the body rocking ±0.04 rad (~1.3°/frame). "
+                             "(~0.6°/frame); rough: turning with the body rocking ±0.04 rad (~1.3°/frame); "
+                             "rocking: turning with the camera rolling ±0.1 rad about its centre (~5°/frame). "
                              "Learned intrinsics need rotation")
     parser.add_argument("--kitti_principal_point", action="store_true",
                         help="the principal point of KITTI's calibration (left of and above the centre) instead "
