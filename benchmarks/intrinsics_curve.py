@@ -9,6 +9,12 @@ steps as it goes (the mean of the head's batch K over those steps) with their er
 ``--one_k``, a diagnostic, feeds the head a constant instead of the pose bottleneck: one K for every sample, moved
 only by the loss's mean gradient, not by per-sample fitting.
 
+After training it diagnoses the per-sample K on every training frame (no augmentation, eval mode): each entry's
+mean and spread, and its correlation with what a per-sample K can absorb: the pose network's rotation error
+(camera axes: pitch, yaw, roll) and the true vertical tilt of the camera's travel, ty/tz. Under translation a
+principal-point shift and a tilt of the translation give the same warp, so it also prints the pose network's mean
+tilt and the focus of expansion's row, cy + fy·ty/tz, learned against true.
+
     python benchmarks/intrinsics_curve.py [--principal_point kitti] [--motion turning] [--steps 1000] \
         [--frame_ids 0 -1 1] [--seed 0]
 """
@@ -23,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,8 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._report import write_report
 from benchmarks._synthetic_training import NATIVE_SIZE, add_training_arguments, generate_drives, training_options
 from benchmarks.ablation import calibration_px, intrinsics_errors, intrinsics_px
+from depth_ros.kitti import camera_poses
+from training.datasets.mono_dataset import SplitLine, collate_samples
 from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT, MOTIONS
-from training.trainer import K_ENTRIES, LEARNED_K, Trainer
+from training.trainer import K_ENTRIES, LEARNED_K, Trainer, batch_to_device
 
 RESULTS = Path(__file__).resolve().parent / "results" / "intrinsics_curve.json"
 PRINCIPAL_POINTS = {
@@ -56,6 +65,83 @@ def constant_input(head: torch.nn.Module, args: tuple[torch.Tensor]) -> tuple[to
     return (torch.full_like(args[0], args[0].shape[1] ** -0.5),)
 
 
+def rotation_error_deg(predicted: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Rotation vector (degrees; camera axes x, y, z: pitch, yaw, roll) of ``predicted``·``true``⁻¹, two 4×4
+    ``T_source_from_target``: the rotation the prediction adds to the true one."""
+    return np.degrees(Rotation.from_matrix(predicted[:3, :3] @ true[:3, :3].T).as_rotvec())
+
+
+def travel_tilt(source_from_target: np.ndarray) -> float:
+    """Vertical tilt ty/tz of the camera's travel from the target to the source frame, in the target's optical frame
+    (y down): the focus of expansion sits at row cy + fy·tilt."""
+    source_centre = -source_from_target[:3, :3].T @ source_from_target[:3, 3]
+    return float(source_centre[1] / source_centre[2])
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's r, 0 where either is constant."""
+    return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
+
+
+def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float]) -> dict:
+    """The head's K on every training frame (frames −1 and +1; no augmentation, eval mode) against the pose
+    network's rotation error along the true motion (the two pairs' errors, the backward one negated, averaged)
+    and the true travel tilt; the pose network's and the true mean tilt; the focus of expansion's row."""
+    dataset = trainer.train_loader.dataset
+    dataset.is_train = False  # every frame as it is: no flip, no colour jitter
+    trainer.model.eval()
+    size = (trainer.opt.height, trainer.opt.width)
+    world_from_camera: dict[str, np.ndarray] = {}
+    K_px, rotation_errors, tilts = [], [], []  # tilts: (predicted, true)
+    with torch.no_grad():
+        for start in range(0, len(dataset), trainer.opt.batch_size):
+            indices = range(start, min(len(dataset), start + trainer.opt.batch_size))
+            batch = batch_to_device(collate_samples([dataset[i] for i in indices]), trainer.device)
+            outputs, _ = trainer.process_batch(batch, trainer.model)
+            for j, index in enumerate(indices):
+                line = SplitLine.parse(dataset.filenames[index])
+                if line.folder not in world_from_camera:
+                    world_from_camera[line.folder] = camera_poses(root / line.folder)
+                poses = world_from_camera[line.folder]
+                true = {f: np.linalg.inv(poses[line.frame_index + f]) @ poses[line.frame_index] for f in (-1, 1)}
+                predicted = {f: outputs[("cam_T_cam", 0, f)][j].double().cpu().numpy() for f in (-1, 1)}
+                rotation_errors.append((rotation_error_deg(predicted[1], true[1])
+                                        - rotation_error_deg(predicted[-1], true[-1])) / 2)  # fmt: skip
+                tilts.append((travel_tilt(predicted[1]), travel_tilt(true[1])))
+                K_px.append(list(intrinsics_px(outputs[LEARNED_K][j].double().cpu().numpy(), size).values()))
+    K, errors, tilt = np.array(K_px), np.array(rotation_errors), np.array(tilts)
+    entries = {}
+    for column, name in enumerate(K_ENTRIES):
+        against = {"pitch_error": errors[:, 0], "yaw_error": errors[:, 1], "roll_error": errors[:, 2],
+                   "true_tilt": tilt[:, 1]}  # fmt: skip
+        entries[name] = {"mean_px": round(float(K[:, column].mean()), 2), "sd_px": round(float(K[:, column].std()), 2),
+                         "r": {label: round(correlation(K[:, column], values), 2) for label, values in against.items()}}
+    fy, cy = K[:, 1], K[:, 3]
+    return {
+        "frames": len(K), "entries": entries,
+        "rotation_error_deg": {"mean": errors.mean(0).round(3).tolist(), "sd": errors.std(0).round(3).tolist()},
+        "travel_tilt": {"predicted_mean": round(float(tilt[:, 0].mean()), 4),
+                        "true_mean": round(float(tilt[:, 1].mean()), 4), "true_sd": round(float(tilt[:, 1].std()), 4)},
+        "focus_of_expansion_row_px": {"learned": round(float(np.mean(cy + fy * tilt[:, 0])), 2),
+                                      "true": round(float(np.mean(true_K["cy"] + true_K["fy"] * tilt[:, 1])), 2)},
+    }  # fmt: skip
+
+
+def print_diagnosis(diagnosis: dict) -> None:
+    print(f"\nper-sample K on the {diagnosis['frames']} training frames (eval mode, no augmentation): r = correlation "
+          "with the pose network's rotation error (pitch, yaw, roll) and the true travel tilt ty/tz")
+    print("| entry | mean px | sd px | r pitch error | r yaw error | r roll error | r true tilt |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, entry in diagnosis["entries"].items():
+        print(f"| {name} | {entry['mean_px']:.1f} | {entry['sd_px']:.2f} | "
+              + " | ".join(f"{value:+.2f}" for value in entry["r"].values()) + " |")  # fmt: skip
+    error, tilt = diagnosis["rotation_error_deg"], diagnosis["travel_tilt"]
+    row = diagnosis["focus_of_expansion_row_px"]
+    print(f"rotation error (deg) mean {error['mean']}, sd {error['sd']}; travel tilt: pose network "
+          f"{tilt['predicted_mean']:+.4f}, true {tilt['true_mean']:+.4f} (sd {tilt['true_sd']:.4f}); focus of "
+          f"expansion row: learned {row['learned']:.1f} px, true {row['true']:.1f} px")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--principal_point", choices=list(PRINCIPAL_POINTS), default="kitti")
@@ -70,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.steps < args.log_every or args.log_every < 1:
         parser.error("--steps must be at least --log_every, which must be positive")
+    if not {-1, 1} <= set(args.frame_ids):
+        parser.error("--frame_ids must include -1 and 1 (the per-sample diagnosis reads those pairs)")
     started = time.perf_counter()
     size = (args.height, args.width)
     batch_K: list[np.ndarray] = []
@@ -103,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
 
         trainer.train_step = recorded_step
         trainer.train()
+        diagnosis = per_sample_diagnosis(trainer, root, true)
+        print_diagnosis(diagnosis)
 
     report = {
         "benchmark": "intrinsics_curve",
@@ -114,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                      "torch_threads": torch.get_num_threads()},
         "true_K_px": true,
         "curve": rows,
+        "per_sample_diagnosis": diagnosis,
         "total_wall_s": round(time.perf_counter() - started, 1),
     }  # fmt: skip
     write_report(args.out, report)

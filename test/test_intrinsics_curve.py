@@ -1,11 +1,24 @@
-"""The helpers of benchmarks/intrinsics_curve.py: the ``--one_k`` hook and the split filter for wider frame ids."""
+"""benchmarks/intrinsics_curve.py: the ``--one_k`` hook, the split filter for wider frame ids, the per-sample
+diagnosis's geometry, and a tiny run end to end."""
 
+import json
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
+from scipy.spatial.transform import Rotation
 
-from benchmarks.intrinsics_curve import constant_input, keep_lines_with_neighbours
+from benchmarks.intrinsics_curve import (
+    constant_input,
+    correlation,
+    keep_lines_with_neighbours,
+    main,
+    rotation_error_deg,
+    travel_tilt,
+)
 from depth_ros.networks.intrinsics_head import IntrinsicsHead
+from training.datasets import read_split_file
 
 
 def test_one_k_gives_every_sample_the_same_K_and_still_learns():
@@ -30,3 +43,45 @@ def test_split_keeps_only_frames_with_every_neighbour(tmp_path: Path):
     for name in ("train_files.txt", "val_files.txt"):
         kept = [int(line.split()[1]) for line in (tmp_path / name).read_text().splitlines()]
         assert kept == [2, 3, 4, 5, 6, 7]
+
+
+def pose(rotvec: tuple[float, float, float], source_centre_in_target: tuple[float, float, float]) -> np.ndarray:
+    """4×4 T_source_from_target of a source camera rotated by ``rotvec`` whose centre sits at the given point."""
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_rotvec(rotvec).as_matrix()
+    T[:3, 3] = -T[:3, :3] @ np.array(source_centre_in_target)
+    return T
+
+
+def test_rotation_error_is_what_the_prediction_adds():
+    true = pose((0.01, 0.02, 0.0), (0.0, 0.0, 1.0))
+    added_roll = pose((0.0, 0.0, 0.005), (0.0, 0.0, 0.0)) @ true
+    np.testing.assert_allclose(rotation_error_deg(true, true), 0.0, atol=1e-9)
+    np.testing.assert_allclose(rotation_error_deg(added_roll, true), [0.0, 0.0, np.degrees(0.005)], atol=1e-9)
+
+
+def test_travel_tilt_is_the_vertical_slope_of_the_source_centre():
+    """Optical frame, y down: a camera moving forward 1 m and up 5 cm has tilt −0.05, whatever it turns by."""
+    assert travel_tilt(pose((0.02, -0.03, 0.01), (0.1, -0.05, 1.0))) == pytest.approx(-0.05)
+
+
+def test_correlation_of_a_constant_is_zero():
+    assert correlation(np.ones(5), np.arange(5.0)) == 0.0
+    assert correlation(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)
+
+
+def test_tiny_run_reports_the_per_sample_diagnosis(tmp_path: Path):
+    out = tmp_path / "curve.json"
+    main(["--drives", "3", "--frames", "10", "--steps", "2", "--log_every", "1", "--height", "64", "--width", "128",
+          "--batch_size", "2", "--work_dir", str(tmp_path / "work"), "--out", str(out)])  # fmt: skip
+    report = json.loads(out.read_text())
+    assert [row["step"] for row in report["curve"]] == [1, 2]
+    diagnosis = report["per_sample_diagnosis"]
+    split = tmp_path / "work" / "splits" / "synthetic"
+    assert diagnosis["frames"] == len(read_split_file(split / "train_files.txt"))
+    assert list(diagnosis["entries"]) == ["fx", "fy", "cx", "cy"]
+    assert all(-1.0 <= r <= 1.0 for entry in diagnosis["entries"].values() for r in entry["r"].values())
+    # the drives' true travel is level to within a few hundredths: its focus of expansion is near the true cy
+    true_cy = report["true_K_px"]["cy"]
+    assert abs(diagnosis["travel_tilt"]["true_mean"]) < 0.05
+    assert abs(diagnosis["focus_of_expansion_row_px"]["true"] - true_cy) < 5.0
