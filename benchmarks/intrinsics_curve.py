@@ -78,6 +78,12 @@ def travel_tilt(source_from_target: np.ndarray) -> float:
     return float(source_centre[1] / source_centre[2])
 
 
+def rotation_gain(true_deg: np.ndarray, predicted_deg: np.ndarray) -> list[float]:
+    """Per axis (N×3 rotation vectors), the least-squares slope of predicted on true rotation: the share of the
+    true rotation the pose network predicts (1: all of it, 0: none)."""
+    return [round(float(np.polyfit(true_deg[:, axis], predicted_deg[:, axis], 1)[0]), 3) for axis in range(3)]
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson's r, 0 where either is constant."""
     return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
@@ -86,13 +92,16 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float]) -> dict:
     """The head's K on every training frame (frames −1 and +1; no augmentation, eval mode) against the pose
     network's rotation error along the true motion (the two pairs' errors, the backward one negated, averaged)
-    and the true travel tilt; the pose network's and the true mean tilt; the focus of expansion's row."""
+    and the true travel tilt; how much of the true rotation the pose network predicts per axis (the slope of
+    predicted on true: 1 = all of it, 0 = none); the pose network's and the true mean tilt; the focus of
+    expansion's row."""
     dataset = trainer.train_loader.dataset
     dataset.is_train = False  # every frame as it is: no flip, no colour jitter
     trainer.model.eval()
     size = (trainer.opt.height, trainer.opt.width)
     world_from_camera: dict[str, np.ndarray] = {}
     K_px, rotation_errors, tilts = [], [], []  # tilts: (predicted, true)
+    rotations = []  # the forward pair's (true, predicted) rotation vectors, degrees
     with torch.no_grad():
         for start in range(0, len(dataset), trainer.opt.batch_size):
             indices = range(start, min(len(dataset), start + trainer.opt.batch_size))
@@ -108,8 +117,9 @@ def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float])
                 rotation_errors.append((rotation_error_deg(predicted[1], true[1])
                                         - rotation_error_deg(predicted[-1], true[-1])) / 2)  # fmt: skip
                 tilts.append((travel_tilt(predicted[1]), travel_tilt(true[1])))
+                rotations.append([rotation_error_deg(T, np.eye(4)) for T in (true[1], predicted[1])])
                 K_px.append(list(intrinsics_px(outputs[LEARNED_K][j].double().cpu().numpy(), size).values()))
-    K, errors, tilt = np.array(K_px), np.array(rotation_errors), np.array(tilts)
+    K, errors, tilt, rotation = np.array(K_px), np.array(rotation_errors), np.array(tilts), np.array(rotations)
     entries = {}
     for column, name in enumerate(K_ENTRIES):
         against = {"pitch_error": errors[:, 0], "yaw_error": errors[:, 1], "roll_error": errors[:, 2],
@@ -120,6 +130,7 @@ def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float])
     return {
         "frames": len(K), "entries": entries,
         "rotation_error_deg": {"mean": errors.mean(0).round(3).tolist(), "sd": errors.std(0).round(3).tolist()},
+        "rotation_gain": rotation_gain(rotation[:, 0], rotation[:, 1]),
         "travel_tilt": {"predicted_mean": round(float(tilt[:, 0].mean()), 4),
                         "true_mean": round(float(tilt[:, 1].mean()), 4), "true_sd": round(float(tilt[:, 1].std()), 4)},
         "focus_of_expansion_row_px": {"learned": round(float(np.mean(cy + fy * tilt[:, 0])), 2),
@@ -137,7 +148,8 @@ def print_diagnosis(diagnosis: dict) -> None:
               + " | ".join(f"{value:+.2f}" for value in entry["r"].values()) + " |")  # fmt: skip
     error, tilt = diagnosis["rotation_error_deg"], diagnosis["travel_tilt"]
     row = diagnosis["focus_of_expansion_row_px"]
-    print(f"rotation error (deg) mean {error['mean']}, sd {error['sd']}; travel tilt: pose network "
+    print(f"rotation error (deg) mean {error['mean']}, sd {error['sd']}; share of the true rotation predicted "
+          f"(pitch, yaw, roll) {diagnosis['rotation_gain']}; travel tilt: pose network "
           f"{tilt['predicted_mean']:+.4f}, true {tilt['true_mean']:+.4f} (sd {tilt['true_sd']:.4f}); focus of "
           f"expansion row: learned {row['learned']:.1f} px, true {row['true']:.1f} px")
 

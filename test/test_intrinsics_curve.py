@@ -15,6 +15,7 @@ from benchmarks.intrinsics_curve import (
     keep_lines_with_neighbours,
     main,
     rotation_error_deg,
+    rotation_gain,
     travel_tilt,
 )
 from depth_ros.networks.intrinsics_head import IntrinsicsHead
@@ -65,6 +66,12 @@ def test_travel_tilt_is_the_vertical_slope_of_the_source_centre():
     assert travel_tilt(pose((0.02, -0.03, 0.01), (0.1, -0.05, 1.0))) == pytest.approx(-0.05)
 
 
+def test_rotation_gain_is_the_share_of_each_axis_predicted():
+    true = np.random.default_rng(0).normal(size=(20, 3))
+    predicted = true * [1.0, 0.2, 0.0] + [0.0, -0.5, 0.1]  # pitch in full, a fifth of the yaw with a bias, no roll
+    assert rotation_gain(true, predicted) == pytest.approx([1.0, 0.2, 0.0], abs=1e-3)
+
+
 def test_correlation_of_a_constant_is_zero():
     assert correlation(np.ones(5), np.arange(5.0)) == 0.0
     assert correlation(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)
@@ -81,6 +88,7 @@ def test_tiny_run_reports_the_per_sample_diagnosis(tmp_path: Path):
     assert diagnosis["frames"] == len(read_split_file(split / "train_files.txt"))
     assert list(diagnosis["entries"]) == ["fx", "fy", "cx", "cy"]
     assert all(-1.0 <= r <= 1.0 for entry in diagnosis["entries"].values() for r in entry["r"].values())
+    assert len(diagnosis["rotation_gain"]) == 3 and np.isfinite(diagnosis["rotation_gain"]).all()
     # the drives' true travel is level to within a few hundredths: its focus of expansion is near the true cy
     true_cy = report["true_K_px"]["cy"]
     assert abs(diagnosis["travel_tilt"]["true_mean"]) < 0.05
