@@ -7,9 +7,11 @@ principal point (``kitti``: KITTI's, 3.9 % of the height above the centre; ``cen
 offset mirrored below the centre), and prints fx, fy, cx, cy in pixels at the training size every ``--log_every``
 steps as it goes (the mean of the head's batch K over those steps) with their errors (|Δf|/f, Δc/size).
 ``--one_k``, a diagnostic, feeds the head a constant instead of the pose bottleneck: one K for every sample, moved
-only by the loss's mean gradient, not by per-sample fitting.
+only by the loss's mean gradient, not by per-sample fitting. ``--fixed_k``, the control, trains with no head and
+Monodepth2's fixed KITTI K (the dataset's: principal point at the centre): no curve, only the diagnosis.
 
-After training it diagnoses the per-sample K on every training frame (no augmentation, eval mode): each entry's
+After training it diagnoses the per-sample K (the one the warp used) on every training frame (no augmentation, eval
+mode): each entry's
 mean and spread, and its correlation with what a per-sample K can absorb: the pose network's rotation error
 (camera axes: pitch, yaw, roll) and the true vertical tilt of the camera's travel, ty/tz. Under translation a
 principal-point shift and a tilt of the translation give the same warp, so it also prints the pose network's mean
@@ -89,6 +91,14 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
 
 
+def warp_intrinsics_px(outputs: dict, batch: dict, sample: int, size: tuple[int, int]) -> dict[str, float]:
+    """fx, fy, cx, cy (pixels at ``size`` = (H, W)) the warp used for ``sample``: the head's, else the dataset's."""
+    if LEARNED_K in outputs:
+        return intrinsics_px(outputs[LEARNED_K][sample].double().cpu().numpy(), size)
+    K = batch[("K", 0)][sample].double().cpu().numpy()
+    return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
+
+
 def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float]) -> dict:
     """The head's K on every training frame (frames −1 and +1; no augmentation, eval mode) against the pose
     network's rotation error along the true motion (the two pairs' errors, the backward one negated, averaged)
@@ -118,7 +128,7 @@ def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float])
                                         - rotation_error_deg(predicted[-1], true[-1])) / 2)  # fmt: skip
                 tilts.append((travel_tilt(predicted[1]), travel_tilt(true[1])))
                 rotations.append([rotation_error_deg(T, np.eye(4)) for T in (true[1], predicted[1])])
-                K_px.append(list(intrinsics_px(outputs[LEARNED_K][j].double().cpu().numpy(), size).values()))
+                K_px.append(list(warp_intrinsics_px(outputs, batch, j, size).values()))
     K, errors, tilt, rotation = np.array(K_px), np.array(rotation_errors), np.array(tilts), np.array(rotations)
     entries = {}
     for column, name in enumerate(K_ENTRIES):
@@ -133,14 +143,14 @@ def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float])
         "rotation_gain": rotation_gain(rotation[:, 0], rotation[:, 1]),
         "travel_tilt": {"predicted_mean": round(float(tilt[:, 0].mean()), 4),
                         "true_mean": round(float(tilt[:, 1].mean()), 4), "true_sd": round(float(tilt[:, 1].std()), 4)},
-        "focus_of_expansion_row_px": {"learned": round(float(np.mean(cy + fy * tilt[:, 0])), 2),
+        "focus_of_expansion_row_px": {"predicted": round(float(np.mean(cy + fy * tilt[:, 0])), 2),
                                       "true": round(float(np.mean(true_K["cy"] + true_K["fy"] * tilt[:, 1])), 2)},
     }  # fmt: skip
 
 
 def print_diagnosis(diagnosis: dict) -> None:
-    print(f"\nper-sample K on the {diagnosis['frames']} training frames (eval mode, no augmentation): r = correlation "
-          "with the pose network's rotation error (pitch, yaw, roll) and the true travel tilt ty/tz")
+    print(f"\nper-sample K the warp used on the {diagnosis['frames']} training frames (eval mode, no augmentation): "
+          "r = correlation with the pose network's rotation error (pitch, yaw, roll) and the true travel tilt ty/tz")
     print("| entry | mean px | sd px | r pitch error | r yaw error | r roll error | r true tilt |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, entry in diagnosis["entries"].items():
@@ -151,7 +161,7 @@ def print_diagnosis(diagnosis: dict) -> None:
     print(f"rotation error (deg) mean {error['mean']}, sd {error['sd']}; share of the true rotation predicted "
           f"(pitch, yaw, roll) {diagnosis['rotation_gain']}; travel tilt: pose network "
           f"{tilt['predicted_mean']:+.4f}, true {tilt['true_mean']:+.4f} (sd {tilt['true_sd']:.4f}); focus of "
-          f"expansion row: learned {row['learned']:.1f} px, true {row['true']:.1f} px")
+          f"expansion row: predicted {row['predicted']:.1f} px, true {row['true']:.1f} px")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,12 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     add_training_arguments(parser, width=256, learning_rate=1e-4)
     parser.add_argument("--one_k", action="store_true",
                         help="diagnostic: the head sees a constant, not the bottleneck, so K is one set of parameters")
+    parser.add_argument("--fixed_k", action="store_true",
+                        help="control: no head, Monodepth2's fixed K (centred principal point); only the diagnosis")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.steps < args.log_every or args.log_every < 1:
         parser.error("--steps must be at least --log_every, which must be positive")
     if not {-1, 1} <= set(args.frame_ids):
         parser.error("--frame_ids must include -1 and 1 (the per-sample diagnosis reads those pairs)")
+    if args.fixed_k and args.one_k:
+        parser.error("--fixed_k trains without the head that --one_k changes")
     started = time.perf_counter()
     size = (args.height, args.width)
     batch_K: list[np.ndarray] = []
@@ -179,13 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         split = generate_drives(root, args, MOTIONS[args.motion], PRINCIPAL_POINTS[args.principal_point])
         keep_lines_with_neighbours(split, args.frame_ids, args.frames)
         true = calibration_px(root, size)
-        print(f"learned K, px at {args.width}×{args.height}, mean of the batch K over each {args.log_every} steps; "
-              f"{args.motion} drives, principal point {args.principal_point}; true "
-              + " / ".join(f"{true[k]:.1f}" for k in K_ENTRIES))  # fmt: skip
-        print("| step | fx | fy | cx | cy | err fx | err fy | err cx | err cy |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
-        trainer = Trainer(training_options(root, args, "intrinsics_curve", args.steps, learn_intrinsics=True,
-                                           frame_ids=args.frame_ids))  # fmt: skip
+        print(f"{args.motion} drives, principal point {args.principal_point}; true K at {args.width}×{args.height} "
+              + " / ".join(f"{true[k]:.1f}" for k in K_ENTRIES) + " px")  # fmt: skip
+        options = training_options(root, args, "intrinsics_curve", args.steps, learn_intrinsics=not args.fixed_k,
+                                   frame_ids=args.frame_ids)  # fmt: skip
+        trainer = Trainer(options)
         if args.one_k:
             trainer.model.intrinsics.register_forward_pre_hook(constant_input)
         train_step = trainer.train_step
@@ -201,14 +213,19 @@ def main(argv: list[str] | None = None) -> int:
                            + " | ".join(f"{100 * errors[k]:+.1f} %" for k in K_ENTRIES) + " |")  # above the bar
             return result
 
-        trainer.train_step = recorded_step
+        if not args.fixed_k:
+            print(f"learned K (px), mean of the batch K over each {args.log_every} steps")
+            print("| step | fx | fy | cx | cy | err fx | err fy | err cx | err cy |")
+            print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+            trainer.train_step = recorded_step
         trainer.train()
         diagnosis = per_sample_diagnosis(trainer, root, true)
         print_diagnosis(diagnosis)
 
     report = {
         "benchmark": "intrinsics_curve",
-        "head_input": "constant (--one_k)" if args.one_k else "pose bottleneck",
+        "head_input": "none: Monodepth2's fixed K (--fixed_k)" if args.fixed_k
+        else "constant (--one_k)" if args.one_k else "pose bottleneck",
         "data": {"motion": args.motion, "principal_point": args.principal_point, "drives": args.drives,
                  "frames_per_drive": args.frames, "native_size": list(NATIVE_SIZE), "seed": args.seed},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height, "width": args.width,

@@ -1,5 +1,5 @@
 """benchmarks/intrinsics_curve.py: the ``--one_k`` hook, the split filter for wider frame ids, the per-sample
-diagnosis's geometry, and a tiny run end to end."""
+diagnosis's geometry, and tiny runs end to end (with the head, and the ``--fixed_k`` control)."""
 
 import json
 from pathlib import Path
@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from benchmarks.ablation import intrinsics_px
 from benchmarks.intrinsics_curve import (
     constant_input,
     correlation,
@@ -17,9 +18,12 @@ from benchmarks.intrinsics_curve import (
     rotation_error_deg,
     rotation_gain,
     travel_tilt,
+    warp_intrinsics_px,
 )
+from depth_ros.geometry import KITTI_K_NORM
 from depth_ros.networks.intrinsics_head import IntrinsicsHead
 from training.datasets import read_split_file
+from training.trainer import LEARNED_K
 
 
 def test_one_k_gives_every_sample_the_same_K_and_still_learns():
@@ -93,3 +97,28 @@ def test_tiny_run_reports_the_per_sample_diagnosis(tmp_path: Path):
     true_cy = report["true_K_px"]["cy"]
     assert abs(diagnosis["travel_tilt"]["true_mean"]) < 0.05
     assert abs(diagnosis["focus_of_expansion_row_px"]["true"] - true_cy) < 5.0
+
+
+def test_warp_intrinsics_are_the_heads_else_the_datasets():
+    """The learned K is normalised (scaled to the size asked for); the dataset's ("K", 0) is already in pixels."""
+    learned = torch.eye(4).repeat(2, 1, 1)
+    learned[1, 0, 0], learned[1, 1, 1], learned[1, 0, 2], learned[1, 1, 2] = 0.5, 2.0, 0.4, 0.45
+    dataset = torch.eye(4).repeat(2, 1, 1)
+    dataset[1, 0, 0], dataset[1, 1, 1], dataset[1, 0, 2], dataset[1, 1, 2] = 150.0, 120.0, 126.0, 29.5
+    batch = {("K", 0): dataset}
+    assert warp_intrinsics_px({LEARNED_K: learned}, batch, 1, (64, 256)) == {"fx": 128.0, "fy": 128.0, "cx": 102.4,
+                                                                            "cy": 28.8}
+    assert warp_intrinsics_px({}, batch, 1, (64, 256)) == {"fx": 150.0, "fy": 120.0, "cx": 126.0, "cy": 29.5}
+
+
+def test_fixed_k_control_trains_without_the_head_and_diagnoses_monodepth2s_K(tmp_path: Path):
+    out = tmp_path / "control.json"
+    main(["--fixed_k", "--drives", "3", "--frames", "10", "--steps", "2", "--log_every", "1", "--height", "64",
+          "--width", "128", "--batch_size", "2", "--work_dir", str(tmp_path / "work"), "--out", str(out)])  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["curve"] == [] and report["head_input"].startswith("none")
+    entries = report["per_sample_diagnosis"]["entries"]
+    fixed = intrinsics_px(KITTI_K_NORM, (64, 128))  # the warp used it on every frame, not the head or the calibration
+    for name, value in fixed.items():
+        assert entries[name]["mean_px"] == pytest.approx(value, abs=0.01)
+        assert entries[name]["sd_px"] == 0.0
