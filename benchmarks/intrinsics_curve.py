@@ -10,12 +10,11 @@ steps as it goes (the mean of the head's batch K over those steps) with their er
 only by the loss's mean gradient, not by per-sample fitting. ``--fixed_k``, the control, trains with no head and
 Monodepth2's fixed KITTI K (the dataset's: principal point at the centre): no curve, only the diagnosis.
 
-After training it diagnoses the per-sample K (the one the warp used) on every training frame (no augmentation, eval
-mode): each entry's
-mean and spread, and its correlation with what a per-sample K can absorb: the pose network's rotation error
+After training it diagnoses the per-sample K the warp used on every training frame (no augmentation, eval mode):
+each entry's mean and spread, and its correlation with what a per-sample K can absorb: the pose network's rotation error
 (camera axes: pitch, yaw, roll) and the true vertical tilt of the camera's travel, ty/tz. Under translation a
 principal-point shift and a tilt of the translation give the same warp, so it also prints the pose network's mean
-tilt and the focus of expansion's row, cy + fy·ty/tz, learned against true.
+tilt and the focus of expansion's row, cy + fy·ty/tz, predicted against true.
 
     python benchmarks/intrinsics_curve.py [--principal_point kitti] [--motion turning] [--steps 1000] \
         [--frame_ids 0 -1 1] [--seed 0]
@@ -100,11 +99,11 @@ def warp_intrinsics_px(outputs: dict, batch: dict, sample: int, size: tuple[int,
 
 
 def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float]) -> dict:
-    """The head's K on every training frame (frames −1 and +1; no augmentation, eval mode) against the pose
-    network's rotation error along the true motion (the two pairs' errors, the backward one negated, averaged)
-    and the true travel tilt; how much of the true rotation the pose network predicts per axis (the slope of
-    predicted on true: 1 = all of it, 0 = none); the pose network's and the true mean tilt; the focus of
-    expansion's row."""
+    """The K the warp used (the head's, else the dataset's) on every training frame (frames −1 and +1; no
+    augmentation, eval mode) against the pose network's rotation error along the true motion (the two pairs'
+    errors, the backward one negated, averaged) and the true travel tilt; how much of the true rotation the pose
+    network predicts per axis (the slope of predicted on true: 1 = all of it, 0 = none); the pose network's and the
+    true mean tilt; the focus of expansion's row."""
     dataset = trainer.train_loader.dataset
     dataset.is_train = False  # every frame as it is: no flip, no colour jitter
     trainer.model.eval()
