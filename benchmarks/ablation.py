@@ -163,10 +163,14 @@ class Bench:
         return self.test_drive.score(network, self.size, (metadata.min_depth, metadata.max_depth))
 
 
+def intrinsics_entries(K: np.ndarray) -> dict[str, float]:
+    """fx, fy, cx, cy of a 3×3 or 4×4 K, in its own units (rounded to 0.01)."""
+    return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
+
+
 def intrinsics_px(K_norm: np.ndarray, size: tuple[int, int]) -> dict[str, float]:
     """fx, fy, cx, cy in pixels at ``size`` = (H, W) of a normalised 3×3 or 4×4 K."""
-    K = scale_intrinsics(np.asarray(K_norm, np.float64), size[1], size[0])
-    return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
+    return intrinsics_entries(scale_intrinsics(np.asarray(K_norm, np.float64), size[1], size[0]))
 
 
 def calibration_px(root: Path, size: tuple[int, int]) -> dict[str, float]:

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_report
 from benchmarks._synthetic_training import NATIVE_SIZE, add_training_arguments, generate_drives, training_options
-from benchmarks.ablation import calibration_px, intrinsics_errors, intrinsics_px
+from benchmarks.ablation import calibration_px, intrinsics_entries, intrinsics_errors, intrinsics_px
 from depth_ros.kitti import camera_poses
 from training.datasets.mono_dataset import SplitLine, collate_samples
 from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT, MOTIONS
@@ -94,8 +94,7 @@ def warp_intrinsics_px(outputs: dict, batch: dict, sample: int, size: tuple[int,
     """fx, fy, cx, cy (pixels at ``size`` = (H, W)) the warp used for ``sample``: the head's, else the dataset's."""
     if LEARNED_K in outputs:
         return intrinsics_px(outputs[LEARNED_K][sample].double().cpu().numpy(), size)
-    K = batch[("K", 0)][sample].double().cpu().numpy()
-    return {name: round(float(K[r, c]), 2) for name, (r, c) in K_ENTRIES.items()}
+    return intrinsics_entries(batch[("K", 0)][sample].double().cpu().numpy())
 
 
 def per_sample_diagnosis(trainer: Trainer, root: Path, true_K: dict[str, float]) -> dict:
