@@ -10,6 +10,8 @@ steps as it goes (the mean of the head's batch K over those steps) with their er
 ``--one_k``, a diagnostic, feeds the head a constant instead of the pose bottleneck: one K for every sample, moved
 only by the loss's mean gradient, not by per-sample fitting. ``--fixed_k``, the control, trains with no head and
 Monodepth2's fixed KITTI K (the dataset's: principal point at the centre): no curve, only the diagnosis.
+``--resume WEIGHTS --resume_step N`` continues an earlier run of this script (same ``--work_dir`` and data options)
+from the weights folder it saved after N steps: every network, the head and Adam's state; the curve counts on from N.
 
 After training it diagnoses the per-sample K the warp used on every training frame (no augmentation, eval mode):
 each entry's mean and spread, and its correlation with what a per-sample K can absorb: the pose network's rotation error
@@ -18,7 +20,8 @@ principal-point shift and a tilt of the translation give the same warp, so it al
 tilt and the focus of expansion's row, cy + fy·ty/tz, predicted against true.
 
     python benchmarks/intrinsics_curve.py [--principal_point kitti] [--motion turning] [--steps 1000] \
-        [--frame_ids 0 -1 1] [--seed 0]
+        [--frame_ids 0 -1 1] [--seed 0] [--work_dir DIR] [--resume DIR/logs/intrinsics_curve/models/weights_E \
+        --resume_step N]
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from benchmarks._synthetic_training import NATIVE_SIZE, add_training_arguments, 
 from benchmarks.ablation import calibration_px, intrinsics_entries, intrinsics_errors, intrinsics_px
 from depth_ros.kitti import camera_poses
 from training.datasets.mono_dataset import SplitLine, collate_samples
+from training.options import MODEL_NAMES
 from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT, MOTIONS
 from training.trainer import K_ENTRIES, LEARNED_K, Trainer, batch_to_device
 
@@ -175,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="diagnostic: the head sees a constant, not the bottleneck, so K is one set of parameters")
     parser.add_argument("--fixed_k", action="store_true",
                         help="control: no head, Monodepth2's fixed K (centred principal point); only the diagnosis")
+    parser.add_argument("--resume", type=Path, metavar="WEIGHTS",
+                        help="weights folder an earlier run of this script saved: continue from its networks and Adam")
+    parser.add_argument("--resume_step", type=int, default=0, help="the steps the --resume run had trained")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.steps < args.log_every or args.log_every < 1:
@@ -183,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--frame_ids must include -1 and 1 (the per-sample diagnosis reads those pairs)")
     if args.fixed_k and args.one_k:
         parser.error("--fixed_k trains without the head that --one_k changes")
+    if (args.resume is None) != (args.resume_step == 0) or args.resume_step < 0:
+        parser.error("--resume and a positive --resume_step go together")
     started = time.perf_counter()
     size = (args.height, args.width)
     batch_K: list[np.ndarray] = []
@@ -194,8 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         true = calibration_px(root, size)
         print(f"{args.motion} drives, principal point {args.principal_point}; true K at {args.width}×{args.height} "
               + " / ".join(f"{true[k]:.1f}" for k in K_ENTRIES) + " px")  # fmt: skip
+        resume = {}
+        if args.resume is not None:
+            resume = {"load_weights_folder": str(args.resume),
+                      "models_to_load": [*MODEL_NAMES] + ([] if args.fixed_k else ["intrinsics"])}  # fmt: skip
         options = training_options(root, args, "intrinsics_curve", args.steps, learn_intrinsics=not args.fixed_k,
-                                   frame_ids=args.frame_ids)  # fmt: skip
+                                   frame_ids=args.frame_ids, **resume)  # fmt: skip
         trainer = Trainer(options)
         if args.one_k:
             trainer.model.intrinsics.register_forward_pre_hook(constant_input)
@@ -207,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
             if len(batch_K) % args.log_every == 0:  # one row of the curve, printed as it comes
                 learned = intrinsics_px(np.mean(batch_K[-args.log_every :], axis=0), size)
                 errors = intrinsics_errors(learned, true, size, signed=True)
-                rows.append({"step": len(batch_K), "K_px": learned, "errors": errors})
-                tqdm.write(f"| {len(batch_K)} | " + " | ".join(f"{learned[k]:.1f}" for k in K_ENTRIES) + " | "
+                step = args.resume_step + len(batch_K)
+                rows.append({"step": step, "K_px": learned, "errors": errors})
+                tqdm.write(f"| {step} | " + " | ".join(f"{learned[k]:.1f}" for k in K_ENTRIES) + " | "
                            + " | ".join(f"{100 * errors[k]:+.1f} %" for k in K_ENTRIES) + " |")  # above the bar
             return result
 
@@ -229,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
                  "frames_per_drive": args.frames, "native_size": list(NATIVE_SIZE), "seed": args.seed},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height, "width": args.width,
                      "learning_rate": args.learning_rate, "frame_ids": args.frame_ids,
-                     "torch_threads": torch.get_num_threads()},
+                     "torch_threads": torch.get_num_threads(),
+                     "resumed_from": str(args.resume) if args.resume else None, "resume_step": args.resume_step},
         "true_K_px": true,
         "curve": rows,
         "per_sample_diagnosis": diagnosis,

@@ -1,7 +1,8 @@
 """benchmarks/intrinsics_curve.py: the ``--one_k`` hook, the split filter for wider frame ids, the per-sample
-diagnosis's geometry, and tiny runs end to end (with the head, and the ``--fixed_k`` control)."""
+diagnosis's geometry, and tiny runs end to end (with the head, resumed, and the ``--fixed_k`` control)."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,9 @@ from depth_ros.geometry import KITTI_K_NORM
 from depth_ros.networks.intrinsics_head import IntrinsicsHead
 from training.datasets import read_split_file
 from training.trainer import LEARNED_K
+
+TINY_RUN = ["--drives", "3", "--frames", "10", "--log_every", "1", "--height", "64", "--width", "128",
+            "--batch_size", "2"]  # fmt: skip
 
 
 def test_one_k_gives_every_sample_the_same_K_and_still_learns():
@@ -83,8 +87,7 @@ def test_correlation_of_a_constant_is_zero():
 
 def test_tiny_run_reports_the_per_sample_diagnosis(tmp_path: Path):
     out = tmp_path / "curve.json"
-    main(["--drives", "3", "--frames", "10", "--steps", "2", "--log_every", "1", "--height", "64", "--width", "128",
-          "--batch_size", "2", "--work_dir", str(tmp_path / "work"), "--out", str(out)])  # fmt: skip
+    main([*TINY_RUN, "--steps", "2", "--work_dir", str(tmp_path / "work"), "--out", str(out)])
     report = json.loads(out.read_text())
     assert [row["step"] for row in report["curve"]] == [1, 2]
     diagnosis = report["per_sample_diagnosis"]
@@ -113,8 +116,7 @@ def test_warp_intrinsics_are_the_heads_else_the_datasets():
 
 def test_fixed_k_control_trains_without_the_head_and_diagnoses_monodepth2s_K(tmp_path: Path):
     out = tmp_path / "control.json"
-    main(["--fixed_k", "--drives", "3", "--frames", "10", "--steps", "2", "--log_every", "1", "--height", "64",
-          "--width", "128", "--batch_size", "2", "--work_dir", str(tmp_path / "work"), "--out", str(out)])  # fmt: skip
+    main([*TINY_RUN, "--fixed_k", "--steps", "2", "--work_dir", str(tmp_path / "work"), "--out", str(out)])
     report = json.loads(out.read_text())
     assert report["curve"] == [] and report["head_input"].startswith("none")
     entries = report["per_sample_diagnosis"]["entries"]
@@ -122,3 +124,31 @@ def test_fixed_k_control_trains_without_the_head_and_diagnoses_monodepth2s_K(tmp
     for name, value in fixed.items():
         assert entries[name]["mean_px"] == pytest.approx(value, abs=0.01)
         assert entries[name]["sd_px"] == 0.0
+
+
+def test_resume_continues_from_the_saved_head_and_counts_on(tmp_path: Path):
+    work = tmp_path / "work"
+    main([*TINY_RUN, "--steps", "2", "--work_dir", str(work), "--out", str(tmp_path / "first.json")])
+    (weights,) = (work / "logs" / "intrinsics_curve" / "models").glob("weights_*")
+    head_path = weights / "intrinsics.pth"
+    head = torch.load(head_path, weights_only=True)
+    head["focal_conv.weight"].zero_()  # a K no fresh head starts at: fx = 0.25·W, fy = 0.5·H, whatever the input
+    head["focal_conv.bias"] = torch.tensor([math.log(math.expm1(0.25)), math.log(math.expm1(0.5))])
+    torch.save(head, head_path)
+
+    out = tmp_path / "resumed.json"
+    main([*TINY_RUN, "--steps", "1", "--work_dir", str(work), "--resume", str(weights), "--resume_step", "2",
+          "--out", str(out)])  # fmt: skip
+    report = json.loads(out.read_text())
+    (row,) = report["curve"]
+    assert row["step"] == 3 and report["training"]["resume_step"] == 2
+    # the first step's forward pass used the loaded head
+    assert row["K_px"]["fx"] == pytest.approx(0.25 * 128, rel=1e-4)
+    assert row["K_px"]["fy"] == pytest.approx(0.5 * 64, rel=1e-4)
+
+
+def test_resume_needs_its_step_count():
+    with pytest.raises(SystemExit):
+        main([*TINY_RUN, "--resume", "weights_1"])
+    with pytest.raises(SystemExit):
+        main([*TINY_RUN, "--resume_step", "100"])
