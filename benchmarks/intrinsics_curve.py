@@ -3,7 +3,8 @@
 Trains ``--learn_intrinsics`` alone from scratch (the settings of ``benchmarks/ablation.py``'s learn_intrinsics run:
 256×64, batch 4, lr 1e-4, constant rate) on synthetic drives (``--motion``, a profile of ``training.synthetic_kitti``:
 ``turning`` by default; ``rough`` adds the pitch and roll fy and cy need; ``rocking`` rolls the camera ~5° a
-frame; results in ``benchmarks/learned_intrinsics.md``) rendered at 621×188 with the chosen
+frame; ``wobbling`` also pans it, which pins the focal lengths' scale; results in
+``benchmarks/learned_intrinsics.md``) rendered at 621×188 with the chosen
 principal point (``kitti``: KITTI's, 3.9 % of the height above the centre; ``centre``; ``below``: KITTI's vertical
 offset mirrored below the centre), and prints fx, fy, cx, cy in pixels at the training size every ``--log_every``
 steps as it goes (the mean of the head's batch K over those steps) with their errors (|Δf|/f, Δc/size).

@@ -391,11 +391,11 @@ def median_rotation_deg(motion: synthetic_kitti.DriveMotion) -> float:
 def test_turning_rough_and_rocking_drives_rotate_more_between_frames():
     """Learned intrinsics are identifiable only from rotation between frames: GENTLE drives (the default, like
     KITTI's mostly straight roads) turn about 0.25° per frame on median, TURNING ones ≥ 0.4°, ROUGH ones ≥ 1°,
-    ROCKING ones ≥ 3°."""
+    ROCKING ones ≥ 3°, WOBBLING ones more."""
     assert 0.1 <= median_rotation_deg(synthetic_kitti.GENTLE) <= 0.35
     assert median_rotation_deg(synthetic_kitti.TURNING) >= 0.4
     assert median_rotation_deg(synthetic_kitti.ROUGH) >= 1.0
-    assert median_rotation_deg(synthetic_kitti.ROCKING) >= 3.0
+    assert 3.0 <= median_rotation_deg(synthetic_kitti.ROCKING) < median_rotation_deg(synthetic_kitti.WOBBLING)
 
 
 def test_roll_and_pitch_sway_are_separate():
@@ -428,11 +428,31 @@ def test_sway_pivot(pivot: str, camera_moves: bool):
     assert np.abs(orientations[0] - orientations[1]).max() > 0.05
 
 
+def test_yaw_sway_turns_the_camera_not_its_travel():
+    """WOBBLING is ROCKING with the body panning ±0.05 rad about the camera: the OXTS yaw (column 5) moves by up to
+    the amplitude, roll and pitch (3, 4) and the ground velocity (vn, ve: 6, 7) do not, the velocity gains a lateral
+    part in the body frame (vl: 9), and the camera's centre stays on the same path."""
+    imu_from_camera = np.linalg.inv(synthetic_kitti.make_calibration(WIDTH, HEIGHT).camera_from_imu(2))
+    rows, centres = [], []
+    for motion in (synthetic_kitti.ROCKING, synthetic_kitti.WOBBLING):
+        rng = np.random.default_rng(5)
+        scene = synthetic_kitti.build_scene(rng, path_length_m=40.0, motion=motion)
+        trajectory = synthetic_kitti.drive_trajectory(scene.path, rng, frames=30, motion=motion)
+        rows.append(np.array(trajectory.oxts))
+        centres.append((trajectory.world_from_imu @ imu_from_camera)[:, :3, 3])
+    rocking, wobbling = rows
+    yaw_sway = np.angle(np.exp(1j * (wobbling[:, 5] - rocking[:, 5])))
+    assert 0.03 < np.abs(yaw_sway).max() <= synthetic_kitti.WOBBLING.yaw_sway_rad + 1e-9
+    np.testing.assert_allclose(wobbling[:, [3, 4, 6, 7]], rocking[:, [3, 4, 6, 7]], atol=1e-12)
+    assert np.abs(rocking[:, 9]).max() < 1e-9 < 0.1 < np.abs(wobbling[:, 9]).max()
+    assert np.linalg.norm(centres[0] - centres[1], axis=1).max() < 1e-6
+
+
 def test_motion_option_picks_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     chosen = []
     monkeypatch.setattr(synthetic_kitti, "generate", lambda *args: chosen.append(args[7]))
     expected = {"gentle": synthetic_kitti.GENTLE, "turning": synthetic_kitti.TURNING, "rough": synthetic_kitti.ROUGH,
-                "rocking": synthetic_kitti.ROCKING}
+                "rocking": synthetic_kitti.ROCKING, "wobbling": synthetic_kitti.WOBBLING}
     for name, motion in expected.items():
         synthetic_kitti.main(["--out", str(tmp_path), "--motion", name])
         assert chosen[-1] is motion

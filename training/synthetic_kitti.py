@@ -18,7 +18,7 @@ import argparse
 import math
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -293,14 +293,17 @@ def write_calibration(date_dir: Path, calib: Calibration) -> None:
 class DriveMotion:
     """How the car turns and sways. Learned intrinsics are identifiable only from rotation between frames (forward
     translation leaves them free): fx and cx from yaw, fy and cy from pitch and roll. The learned-intrinsics checks
-    drive :data:`TURNING`; :data:`ROUGH` and :data:`ROCKING` rotate more (``benchmarks/intrinsics_curve.py
-    --motion``)."""
+    drive :data:`TURNING`; :data:`ROUGH`, :data:`ROCKING` and :data:`WOBBLING` rotate more
+    (``benchmarks/intrinsics_curve.py --motion``)."""
 
     curve_radius_m: tuple[float, float]  # the road is an arc of a radius drawn from this range
     lane_weave_m: float  # amplitude of a sinusoidal weave within the lane (0: the lane centre)
     roll_sway_rad: float  # amplitude of the car body's roll oscillation (about the direction of travel)
     pitch_sway_rad: float  # amplitude of its pitch oscillation: tilts the direction of travel in the camera frame
     body_sway_wavelength_m: tuple[float, float] = (15.0, 30.0)  # drawn per drive for pitch and roll apart
+    # amplitude of a yaw oscillation of the body away from the direction of travel: the roll's wavelength, a quarter
+    # period behind it (a wobble); 0 keeps the body pointing where it goes
+    yaw_sway_rad: float = 0.0
     # The point (IMU frame, metres) the body sways about: the IMU (a car's body), or the camera (a hand-held or
     # gimballed camera: sway then rotates the view without moving the camera). The OXTS velocities and
     # accelerations leave out the pivot's lever arm.
@@ -320,7 +323,11 @@ ROUGH = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, roll_sway_ra
 # it with
 ROCKING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, roll_sway_rad=0.10, pitch_sway_rad=0.01,
                       body_sway_wavelength_m=(3.0, 5.0), sway_pivot_in_imu_m=CAMERA2_IN_IMU_M)
-MOTIONS = {"gentle": GENTLE, "turning": TURNING, "rough": ROUGH, "rocking": ROCKING}
+# ROCKING whose camera also pans ±0.05 rad about its centre (~4°/frame): under roll alone a focal length off by a
+# factor leaves the flow unchanged (only fx/fy, cx and cy show), so fx and fy rest on the drives' small yaw and pitch;
+# the pan gives them a residual of their own
+WOBBLING = replace(ROCKING, yaw_sway_rad=0.05)
+MOTIONS = {"gentle": GENTLE, "turning": TURNING, "rough": ROUGH, "rocking": ROCKING, "wobbling": WOBBLING}
 
 
 @dataclass(frozen=True)
@@ -921,26 +928,31 @@ def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int, moti
     lateral = motion.lane_weave_m * np.sin(weave_wavenumber * s + weave_phase)  # left of the path (m)
     lateral_slope = motion.lane_weave_m * weave_wavenumber * np.cos(weave_wavenumber * s + weave_phase)
     lateral_curvature = -weave_wavenumber**2 * lateral
-    yaw = path.heading(s) + np.arctan(lateral_slope)
+    travel = path.heading(s) + np.arctan(lateral_slope)  # heading of the velocity
+    (roll_k, roll_phase) = sway[0]
+    yaw = travel + motion.yaw_sway_rad * np.sin(roll_k * s + roll_phase - np.pi / 2.0)  # the body's heading
+    yaw_sway_rate = motion.yaw_sway_rad * roll_k * speed * np.cos(roll_k * s + roll_phase - np.pi / 2.0)
     path_xy = np.stack([path.offset_point(float(s_i), float(d_i)) for s_i, d_i in zip(s, lateral)])
     rotations = [rotation_from_rpy(r, p, y) for r, p, y in zip(roll, pitch, yaw)]
     levels = [rotation_from_rpy(0.0, 0.0, y) for y in yaw]
-    # The body sways about the pivot: the pivot stays where the level car would carry it, the IMU moves about it.
+    # The body sways about the pivot: the pivot stays where the level car pointing along its travel would carry it,
+    # the IMU moves about it.
     pivot = np.array(motion.sway_pivot_in_imu_m)
     position = np.c_[path_xy, np.full(frames, IMU_HEIGHT_M)] + np.stack(
-        [(level - rotation) @ pivot for level, rotation in zip(levels, rotations)])
+        [(rotation_from_rpy(0.0, 0.0, t) - rotation) @ pivot for t, rotation in zip(travel, rotations)])
     latitude0 = round(ORIGIN_LATITUDE_DEG + rng.uniform(-0.01, 0.01), 6)
     longitude0 = round(ORIGIN_LONGITUDE_DEG + rng.uniform(-0.01, 0.01), 6)
     latitude, longitude = _mercator_to_geodetic(position[:, 0], position[:, 1], latitude0, longitude0)
     # Speed over ground (m/s): the lane offset stretches the path by (1 − κ·d) and the weave by its slope.
     ground_speed = speed * np.hypot(1.0 - path.curvature_per_m * lateral, lateral_slope)
-    yaw_rates = (path.curvature_per_m + lateral_curvature / (1.0 + lateral_slope**2)) * speed  # rad/s
+    travel_rates = (path.curvature_per_m + lateral_curvature / (1.0 + lateral_slope**2)) * speed  # rad/s
+    yaw_rates = travel_rates + yaw_sway_rate
     poses, rows = [], []
     for i, (rotation, level) in enumerate(zip(rotations, levels)):
         poses.append(rigid_transform(rotation, position[i]))
         yaw_rate = yaw_rates[i]
-        velocity = ground_speed[i] * np.array([math.cos(yaw[i]), math.sin(yaw[i]), 0.0])
-        specific_force = ground_speed[i] * yaw_rate * np.array([-math.sin(yaw[i]), math.cos(yaw[i]), 0.0])
+        velocity = ground_speed[i] * np.array([math.cos(travel[i]), math.sin(travel[i]), 0.0])
+        specific_force = ground_speed[i] * travel_rates[i] * np.array([-math.sin(travel[i]), math.cos(travel[i]), 0.0])
         specific_force[2] += GRAVITY_M_S2
         body_rates = np.array([roll_rate[i], pitch_rate[i], 0.0]) + yaw_rate * rotation[2]  # Rᵀ·(0, 0, ω)
         level_rates = np.array([roll_rate[i], pitch_rate[i], yaw_rate])
@@ -1144,7 +1156,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--motion", choices=list(MOTIONS), default="gentle",
                         help="gentle: KITTI-like, ~0.25°/frame; turning: tighter curves, a weave within the lane "
                              "(~0.6°/frame); rough: turning with the body rocking ±0.04 rad (~1.3°/frame); "
-                             "rocking: turning with the camera rolling ±0.1 rad about its centre (~5°/frame). "
+                             "rocking: turning with the camera rolling ±0.1 rad about its centre (~5°/frame); "
+                             "wobbling: rocking with the camera also panning ±0.05 rad (~4°/frame). "
                              "Learned intrinsics need rotation")
     parser.add_argument("--kitti_principal_point", action="store_true",
                         help="the principal point of KITTI's calibration (left of and above the centre) instead "
