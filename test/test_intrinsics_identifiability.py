@@ -1,5 +1,6 @@
 """The geometry behind benchmarks/intrinsics_identifiability.py: a wrong K is invisible under pure translation (the
-re-fitted pose absorbs it exactly) and shows up only once the camera rotates between frames."""
+re-fitted pose absorbs it exactly) and shows up only once the camera rotates between frames; a roll about the
+optical axis shows every error but the focal scale."""
 
 import numpy as np
 import pytest
@@ -33,3 +34,11 @@ def test_translation_alone_absorbs_any_K_error(entry: str):
 @pytest.mark.parametrize("entry", list(perturbations(K)))
 def test_rotation_reveals_every_K_error(entry: str):
     assert refit_residual_px(perturbations(K)[entry], pair((0.03, 0.03, 0.03), (0.0, 0.0, -1.0))) > 1e-3
+
+
+def test_roll_alone_leaves_the_focal_scale_free():
+    """Rolled about the optical axis, a pixel moves by (fx/fy)·v and (fy/fx)·u: the ratio shows, the scale does not."""
+    rolled = pair((0.0, 0.0, 0.08), (0.0, 0.0, -1.0))
+    wrong = perturbations(K)
+    assert refit_residual_px(wrong["fx, fy +5%"], rolled) < 1e-6
+    assert refit_residual_px(wrong["fx +5%"], rolled) > 1e-2
