@@ -929,7 +929,7 @@ def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int, moti
     lateral_slope = motion.lane_weave_m * weave_wavenumber * np.cos(weave_wavenumber * s + weave_phase)
     lateral_curvature = -weave_wavenumber**2 * lateral
     travel = path.heading(s) + np.arctan(lateral_slope)  # heading of the velocity
-    (roll_k, roll_phase) = sway[0]
+    roll_k, roll_phase = sway[0]
     yaw = travel + motion.yaw_sway_rad * np.sin(roll_k * s + roll_phase - np.pi / 2.0)  # the body's heading
     yaw_sway_rate = motion.yaw_sway_rad * roll_k * speed * np.cos(roll_k * s + roll_phase - np.pi / 2.0)
     path_xy = np.stack([path.offset_point(float(s_i), float(d_i)) for s_i, d_i in zip(s, lateral)])
