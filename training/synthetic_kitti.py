@@ -930,8 +930,9 @@ def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int, moti
     lateral_curvature = -weave_wavenumber**2 * lateral
     travel = path.heading(s) + np.arctan(lateral_slope)  # heading of the velocity
     roll_k, roll_phase = sway[0]
-    yaw = travel + motion.yaw_sway_rad * np.sin(roll_k * s + roll_phase - np.pi / 2.0)  # the body's heading
-    yaw_sway_rate = motion.yaw_sway_rad * roll_k * speed * np.cos(roll_k * s + roll_phase - np.pi / 2.0)
+    yaw_sway_phase = roll_k * s + roll_phase - np.pi / 2.0  # a quarter period behind the roll
+    yaw = travel + motion.yaw_sway_rad * np.sin(yaw_sway_phase)  # the body's heading
+    yaw_sway_rate = motion.yaw_sway_rad * roll_k * speed * np.cos(yaw_sway_phase)
     path_xy = np.stack([path.offset_point(float(s_i), float(d_i)) for s_i, d_i in zip(s, lateral)])
     rotations = [rotation_from_rpy(r, p, y) for r, p, y in zip(roll, pitch, yaw)]
     levels = [rotation_from_rpy(0.0, 0.0, y) for y in yaw]
