@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="diagnostic: the head sees a constant, not the bottleneck, so K is one set of parameters")
     parser.add_argument("--fixed_k", action="store_true",
                         help="control: no head, Monodepth2's fixed K (centred principal point); only the diagnosis")
+    parser.add_argument("--intrinsics_warmup_steps", type=int, default=0, metavar="N",
+                        help="hold the head at its prior for the first N steps of this run (training's option)")
     parser.add_argument("--resume", type=Path, metavar="WEIGHTS",
                         help="weights folder an earlier run of this script saved: continue from its networks and Adam")
     parser.add_argument("--resume_step", type=int, default=0, help="the steps the --resume run had trained")
@@ -191,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--frame_ids must include -1 and 1 (the per-sample diagnosis reads those pairs)")
     if args.fixed_k and args.one_k:
         parser.error("--fixed_k trains without the head that --one_k changes")
+    if args.fixed_k and args.intrinsics_warmup_steps:
+        parser.error("--fixed_k trains without the head that --intrinsics_warmup_steps holds")
     if (args.resume is None) != (args.resume_step == 0) or args.resume_step < 0:
         parser.error("--resume and a positive --resume_step go together")
     started = time.perf_counter()
@@ -209,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
             resume = {"load_weights_folder": str(args.resume),
                       "models_to_load": [*MODEL_NAMES] + ([] if args.fixed_k else ["intrinsics"])}  # fmt: skip
         options = training_options(root, args, "intrinsics_curve", args.steps, learn_intrinsics=not args.fixed_k,
-                                   frame_ids=args.frame_ids, **resume)  # fmt: skip
+                                   frame_ids=args.frame_ids, intrinsics_warmup_steps=args.intrinsics_warmup_steps,
+                                   **resume)  # fmt: skip
         trainer = Trainer(options)
         if args.one_k:
             trainer.model.intrinsics.register_forward_pre_hook(constant_input)
@@ -244,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
                  "frames_per_drive": args.frames, "native_size": list(NATIVE_SIZE), "seed": args.seed},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height, "width": args.width,
                      "learning_rate": args.learning_rate, "frame_ids": args.frame_ids,
-                     "torch_threads": torch.get_num_threads(),
+                     "intrinsics_warmup_steps": args.intrinsics_warmup_steps, "torch_threads": torch.get_num_threads(),
                      "resumed_from": str(args.resume) if args.resume else None, "resume_step": args.resume_step},
         "true_K_px": true,
         "curve": rows,

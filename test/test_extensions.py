@@ -266,6 +266,24 @@ def test_intrinsics_have_no_weight_decay_and_are_saved_logged_and_resumed(data, 
         torch.testing.assert_close(value, state[key], atol=0, rtol=0)
 
 
+def test_intrinsics_warmup_holds_the_head_at_its_prior_then_lets_it_learn(data, tmp_path):
+    trainer = Trainer(options(data, tmp_path, learn_intrinsics=True, intrinsics_warmup_steps=2))
+    head, depth = trainer.model.intrinsics, trainer.model.depth
+    start = {name: p.detach().clone() for name, p in head.named_parameters()}
+    depth_start = [p.detach().clone() for p in depth.parameters()]
+    batch = fixed_batch(trainer)
+    for _ in range(2):  # held: no update, and no Adam state that would move it later
+        trainer.train_step(batch)
+        trainer.step += 1
+        for name, p in head.named_parameters():
+            torch.testing.assert_close(p, start[name], atol=0, rtol=0)
+            assert p not in trainer.optimizer.state
+    assert any(not torch.equal(p, p0) for p, p0 in zip(depth.parameters(), depth_start, strict=True))
+    trainer.train_step(batch)  # step 2: the head learns
+    assert not torch.equal(head.offset_conv.weight, start["offset_conv.weight"])
+    assert not torch.equal(head.focal_conv.weight, start["focal_conv.weight"])
+
+
 # =========================================================================================== weather
 
 

@@ -122,6 +122,10 @@ class Options:
     espcn: bool = _flag("ESPCN sub-pixel upsampling in the depth decoder instead of nearest (extension)")
     learn_intrinsics: bool = _flag("learn the camera intrinsics from the pose bottleneck instead of the dataset's "
                                    "(extension; add 'intrinsics' to --models_to_load to resume the head)")
+    intrinsics_warmup_steps: int = _opt(0, "with --learn_intrinsics: hold the head at its generic prior for the "
+                                        "first N steps of the run, so the pose network learns the camera's motion "
+                                        "before K can absorb it (0: learn K from the first step, as WildNet)",
+                                        type=int)
     weather_aug: bool = _flag("rain/snow/fog/sun-flare augmentation of the network inputs (extension)")
 
     # ---- evaluation
@@ -190,5 +194,8 @@ def validate_options(opt: Options) -> None:
         raise OptionsError(f"--weight_decay must be non-negative, got {opt.weight_decay}")
     if not opt.mask_rcnn and (opt.mask_cache is not None or opt.mask_adjust_smoothness):
         raise OptionsError("--mask_cache and --mask_adjust_smoothness configure --mask_rcnn; add --mask_rcnn")
+    if opt.intrinsics_warmup_steps < 0 or (opt.intrinsics_warmup_steps and not opt.learn_intrinsics):
+        raise OptionsError(f"--intrinsics_warmup_steps must be non-negative and needs --learn_intrinsics, got "
+                           f"{opt.intrinsics_warmup_steps}")
     if opt.learn_intrinsics and not any(f != 0 for f in opt.frame_ids):
         raise OptionsError("--learn_intrinsics reads the pose network, which needs a temporal source frame")

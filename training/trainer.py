@@ -599,6 +599,13 @@ def build_optimizer(model: MonodepthModel, opt: Options) -> torch.optim.Optimize
     return optimizer_class(groups, lr=opt.learning_rate, weight_decay=opt.weight_decay)
 
 
+def hold_intrinsics_head(model: MonodepthModel) -> None:
+    """Drop the intrinsics head's gradients after backward: the optimiser skips parameters without one (no Adam
+    moment or weight-decay update either), so K stays where it is for this step (``--intrinsics_warmup_steps``)."""
+    for parameter in model.intrinsics.parameters():
+        parameter.grad = None
+
+
 def step_size_for_budget(max_steps: int, steps_per_epoch: int, drop_at: float = 0.75) -> int:
     """``--scheduler_step_size`` (epochs) that drops the rate after ``drop_at`` of a ``max_steps`` budget, as
     Monodepth2's 15 of 20 epochs; at least 1."""
@@ -848,6 +855,8 @@ class Trainer:
             self.intrinsics_average.update(outputs[LEARNED_K])
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(losses["loss"]).backward()
+        if self.step < self.opt.intrinsics_warmup_steps:
+            hold_intrinsics_head(self.model)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return inputs, outputs, losses
