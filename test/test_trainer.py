@@ -78,7 +78,7 @@ def test_defaults_are_monodepth2s():
         (["--mask_adjust_smoothness"], "add --mask_rcnn"),
         (["--learn_intrinsics", "--frame_ids", "0", "--use_stereo"], "needs a temporal source frame"),
         (["--weight_decay", "-1"], "non-negative"),
-        (["--intrinsics_warmup_steps", "10"], "needs --learn_intrinsics"),
+        (["--intrinsics_warmup_steps", "10"], "add --learn_intrinsics"),
         (["--learn_intrinsics", "--intrinsics_warmup_steps", "-1"], "must be non-negative"),
         (["--models_to_load", "encoder", "posenet"], "unknown model"),
         (["--height", "190"], "multiples of 32"),

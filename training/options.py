@@ -194,8 +194,9 @@ def validate_options(opt: Options) -> None:
         raise OptionsError(f"--weight_decay must be non-negative, got {opt.weight_decay}")
     if not opt.mask_rcnn and (opt.mask_cache is not None or opt.mask_adjust_smoothness):
         raise OptionsError("--mask_cache and --mask_adjust_smoothness configure --mask_rcnn; add --mask_rcnn")
-    if opt.intrinsics_warmup_steps < 0 or (opt.intrinsics_warmup_steps and not opt.learn_intrinsics):
-        raise OptionsError(f"--intrinsics_warmup_steps must be non-negative and needs --learn_intrinsics, got "
-                           f"{opt.intrinsics_warmup_steps}")
+    if opt.intrinsics_warmup_steps < 0:
+        raise OptionsError(f"--intrinsics_warmup_steps must be non-negative, got {opt.intrinsics_warmup_steps}")
+    if opt.intrinsics_warmup_steps and not opt.learn_intrinsics:
+        raise OptionsError("--intrinsics_warmup_steps holds the head of --learn_intrinsics; add --learn_intrinsics")
     if opt.learn_intrinsics and not any(f != 0 for f in opt.frame_ids):
         raise OptionsError("--learn_intrinsics reads the pose network, which needs a temporal source frame")

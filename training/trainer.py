@@ -26,7 +26,7 @@ The paper's extensions (Mishra et al.; see each switch in ``options.py``), all c
 - ``--learn_intrinsics``: an :class:`IntrinsicsHead` on the pose bottleneck predicts a normalised K per pose
   pair; the pairs' mean (WildNet) is the camera's K as seen unflipped: its principal point is mirrored for
   flipped samples (as the dataset mirrors its K), scaled to pixels at the warping resolution, and replaces the
-  dataset's K.
+  dataset's K. ``--intrinsics_warmup_steps`` holds the head at its prior for the run's first steps.
 - ``--weather_aug``: the training dataset adds one weather draw per sample to the network inputs.
 
 Frame ids are ints (temporal offsets) or ``"s"`` (the other stereo camera). Depth is in model units (metres
