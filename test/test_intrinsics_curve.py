@@ -147,6 +147,17 @@ def test_resume_continues_from_the_saved_head_and_counts_on(tmp_path: Path):
     assert row["K_px"]["fy"] == pytest.approx(0.5 * 64, rel=1e-4)
 
 
+def test_warmup_run_logs_the_prior_until_the_head_is_released(tmp_path: Path):
+    out = tmp_path / "curve.json"
+    main([*TINY_RUN, "--steps", "2", "--intrinsics_warmup_steps", "2", "--work_dir", str(tmp_path), "--out", str(out)])
+    report = json.loads(out.read_text())
+    assert report["training"]["intrinsics_warmup_steps"] == 2
+    for row in report["curve"]:  # held: square pixels, fx = 0.6·W, principal point at the centre of 128×64
+        assert row["K_px"] == pytest.approx({"fx": 76.8, "fy": 76.8, "cx": 64.0, "cy": 32.0})
+    with pytest.raises(SystemExit):
+        main([*TINY_RUN, "--fixed_k", "--intrinsics_warmup_steps", "1"])
+
+
 def test_resume_needs_its_step_count():
     with pytest.raises(SystemExit):
         main([*TINY_RUN, "--resume", "weights_1"])
