@@ -13,8 +13,8 @@ only by the loss's mean gradient, not by per-sample fitting. ``--fixed_k``, the 
 Monodepth2's fixed KITTI K (the dataset's: principal point at the centre): no curve, only the diagnosis.
 ``--resume WEIGHTS --resume_step N`` continues an earlier run of this script (same ``--work_dir`` and data options)
 from the weights folder it saved after N steps: every network, the head and Adam's state; the curve counts on from N.
-``--intrinsics_warmup_steps N`` (training's option) holds the head at its generic prior for the first N steps of the
-run, so the pose network learns the motion before K moves.
+``--intrinsics_warmup_steps N`` (training's option) freezes the head for the first N steps of the run (a fresh head:
+at its generic prior), so the pose network learns the motion before K moves.
 
 After training it diagnoses the per-sample K the warp used on every training frame (no augmentation, eval mode):
 each entry's mean and spread, and its correlation with what a per-sample K can absorb: the pose network's rotation error
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fixed_k", action="store_true",
                         help="control: no head, Monodepth2's fixed K (centred principal point); only the diagnosis")
     parser.add_argument("--intrinsics_warmup_steps", type=int, default=0, metavar="N",
-                        help="hold the head at its prior for the first N steps of this run (training's option)")
+                        help="freeze the head for the first N steps of this run (training's option)")
     parser.add_argument("--resume", type=Path, metavar="WEIGHTS",
                         help="weights folder an earlier run of this script saved: continue from its networks and Adam")
     parser.add_argument("--resume_step", type=int, default=0, help="the steps the --resume run had trained")

@@ -122,9 +122,10 @@ class Options:
     espcn: bool = _flag("ESPCN sub-pixel upsampling in the depth decoder instead of nearest (extension)")
     learn_intrinsics: bool = _flag("learn the camera intrinsics from the pose bottleneck instead of the dataset's "
                                    "(extension; add 'intrinsics' to --models_to_load to resume the head)")
-    intrinsics_warmup_steps: int = _opt(0, "with --learn_intrinsics: hold the head at its generic prior for the "
-                                        "first N steps of the run, so the pose network learns the camera's motion "
-                                        "before K can absorb it (0: learn K from the first step, as WildNet)",
+    intrinsics_warmup_steps: int = _opt(0, "with --learn_intrinsics: freeze the head for the first N steps of "
+                                        "the run (a fresh head: its generic prior, the same K for every sample), so "
+                                        "the pose network learns the camera's motion before K can absorb it (0: "
+                                        "learn K from the first step, as WildNet)",
                                         type=int)
     weather_aug: bool = _flag("rain/snow/fog/sun-flare augmentation of the network inputs (extension)")
 

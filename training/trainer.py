@@ -26,7 +26,7 @@ The paper's extensions (Mishra et al.; see each switch in ``options.py``), all c
 - ``--learn_intrinsics``: an :class:`IntrinsicsHead` on the pose bottleneck predicts a normalised K per pose
   pair; the pairs' mean (WildNet) is the camera's K as seen unflipped: its principal point is mirrored for
   flipped samples (as the dataset mirrors its K), scaled to pixels at the warping resolution, and replaces the
-  dataset's K. ``--intrinsics_warmup_steps`` holds the head at its prior for the run's first steps.
+  dataset's K. ``--intrinsics_warmup_steps`` freezes the head for the run's first steps.
 - ``--weather_aug``: the training dataset adds one weather draw per sample to the network inputs.
 
 Frame ids are ints (temporal offsets) or ``"s"`` (the other stereo camera). Depth is in model units (metres
@@ -601,7 +601,10 @@ def build_optimizer(model: MonodepthModel, opt: Options) -> torch.optim.Optimize
 
 def hold_intrinsics_head(model: MonodepthModel) -> None:
     """Drop the intrinsics head's gradients after backward: the optimiser skips parameters without one (no Adam
-    moment or weight-decay update either), so K stays where it is for this step (``--intrinsics_warmup_steps``)."""
+    moment or weight-decay update either), so its parameters stay where they are for this step
+    (``--intrinsics_warmup_steps``). Dropped after backward, not detached before it: DistributedDataParallel expects a
+    gradient for every parameter. A fresh head's weights are zero, so its K is then the prior for every sample and no
+    gradient reaches the pose network through it; a loaded head's K still follows the pose bottleneck."""
     for parameter in model.intrinsics.parameters():
         parameter.grad = None
 
