@@ -14,7 +14,9 @@ Monodepth2's fixed KITTI K (the dataset's: principal point at the centre): no cu
 ``--resume WEIGHTS --resume_step N`` continues an earlier run of this script (same ``--work_dir`` and data options)
 from the weights folder it saved after N steps: every network, the head and Adam's state; the curve counts on from N.
 ``--intrinsics_warmup_steps N`` (training's option) freezes the head for the first N steps of the run (a fresh head:
-at its generic prior), so the pose network learns the motion before K moves.
+at its generic prior), so the pose network learns the motion before K moves. ``--rate_drop`` drops the rate ×0.1
+after 75 % of this run's steps, as training's StepLR does after 15 of 20 epochs (stepped per epoch, so the drop
+lands on an epoch boundary); each row of the curve records the rate its last step used.
 
 After training it diagnoses the per-sample K the warp used on every training frame (no augmentation, eval mode):
 each entry's mean and spread, and its correlation with what a per-sample K can absorb: the pose network's rotation error
@@ -43,7 +45,13 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._report import write_report
-from benchmarks._synthetic_training import NATIVE_SIZE, add_training_arguments, generate_drives, training_options
+from benchmarks._synthetic_training import (
+    NATIVE_SIZE,
+    add_training_arguments,
+    generate_drives,
+    rate_drop_epochs,
+    training_options,
+)
 from benchmarks.ablation import calibration_px, intrinsics_entries, intrinsics_errors, intrinsics_px
 from depth_ros.kitti import camera_poses
 from training.datasets.mono_dataset import SplitLine, collate_samples
@@ -184,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="control: no head, Monodepth2's fixed K (centred principal point); only the diagnosis")
     parser.add_argument("--intrinsics_warmup_steps", type=int, default=0, metavar="N",
                         help="freeze the head for the first N steps of this run (training's option)")
+    parser.add_argument("--rate_drop", action="store_true",
+                        help="drop the rate ×0.1 after 75 %% of this run's steps (Monodepth2's StepLR), not constant")
     parser.add_argument("--resume", type=Path, metavar="WEIGHTS",
                         help="weights folder an earlier run of this script saved: continue from its networks and Adam")
     parser.add_argument("--resume_step", type=int, default=0, help="the steps the --resume run had trained")
@@ -210,13 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         true = calibration_px(root, size)
         print(f"{args.motion} drives, principal point {args.principal_point}; true K at {args.width}×{args.height} "
               + " / ".join(f"{true[k]:.1f}" for k in K_ENTRIES) + " px")  # fmt: skip
-        resume = {}
+        overrides: dict = {}
         if args.resume is not None:
-            resume = {"load_weights_folder": str(args.resume),
-                      "models_to_load": [*MODEL_NAMES] + ([] if args.fixed_k else ["intrinsics"])}  # fmt: skip
+            overrides = {"load_weights_folder": str(args.resume),
+                         "models_to_load": [*MODEL_NAMES] + ([] if args.fixed_k else ["intrinsics"])}  # fmt: skip
+        if args.rate_drop:
+            overrides["scheduler_step_size"] = rate_drop_epochs(split, args.batch_size, args.steps)
         options = training_options(root, args, "intrinsics_curve", args.steps, learn_intrinsics=not args.fixed_k,
                                    frame_ids=args.frame_ids, intrinsics_warmup_steps=args.intrinsics_warmup_steps,
-                                   **resume)  # fmt: skip
+                                   **overrides)  # fmt: skip
         trainer = Trainer(options)
         if args.one_k:
             trainer.model.intrinsics.register_forward_pre_hook(constant_input)
@@ -229,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
                 learned = intrinsics_px(np.mean(batch_K[-args.log_every :], axis=0), size)
                 errors = intrinsics_errors(learned, true, size, signed=True)
                 step = args.resume_step + len(batch_K)
-                rows.append({"step": step, "K_px": learned, "errors": errors})
+                rate = trainer.optimizer.param_groups[0]["lr"]
+                rows.append({"step": step, "K_px": learned, "errors": errors, "learning_rate": rate})
                 tqdm.write(f"| {step} | " + " | ".join(f"{learned[k]:.1f}" for k in K_ENTRIES) + " | "
                            + " | ".join(f"{100 * errors[k]:+.1f} %" for k in K_ENTRIES) + " |")  # above the bar
             return result
@@ -250,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "data": {"motion": args.motion, "principal_point": args.principal_point, "drives": args.drives,
                  "frames_per_drive": args.frames, "native_size": list(NATIVE_SIZE), "seed": args.seed},
         "training": {"steps": args.steps, "batch_size": args.batch_size, "height": args.height, "width": args.width,
-                     "learning_rate": args.learning_rate, "frame_ids": args.frame_ids,
+                     "learning_rate": args.learning_rate, "rate_drop": args.rate_drop, "frame_ids": args.frame_ids,
                      "intrinsics_warmup_steps": args.intrinsics_warmup_steps, "torch_threads": torch.get_num_threads(),
                      "resumed_from": str(args.resume) if args.resume else None, "resume_step": args.resume_step},
         "true_K_px": true,

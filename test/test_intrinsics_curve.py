@@ -24,6 +24,7 @@ from benchmarks.intrinsics_curve import (
 from depth_ros.geometry import KITTI_K_NORM
 from depth_ros.networks.intrinsics_head import IntrinsicsHead
 from training.datasets import read_split_file
+from training.synthetic_kitti import SPLIT_NAME
 from training.trainer import LEARNED_K
 
 TINY_RUN = ["--drives", "3", "--frames", "10", "--log_every", "1", "--height", "64", "--width", "128",
@@ -156,6 +157,18 @@ def test_warmup_run_logs_the_prior_until_the_head_is_released(tmp_path: Path):
         assert row["K_px"] == pytest.approx({"fx": 76.8, "fy": 76.8, "cx": 64.0, "cy": 32.0})
     with pytest.raises(SystemExit):
         main([*TINY_RUN, "--fixed_k", "--intrinsics_warmup_steps", "1"])
+
+
+def test_rate_drop_lowers_the_rate_tenfold_after_three_quarters_of_the_run(tmp_path: Path):
+    out = tmp_path / "curve.json"
+    main([*TINY_RUN, "--steps", "12", "--rate_drop", "--work_dir", str(tmp_path), "--out", str(out)])
+    report = json.loads(out.read_text())
+    split = tmp_path / "splits" / SPLIT_NAME
+    steps_per_epoch = len(read_split_file(split / "train_files.txt")) // 2
+    drop_step = round(0.75 * 12 / steps_per_epoch) * steps_per_epoch  # StepLR steps at the end of an epoch
+    assert 0 < drop_step < 12 and report["training"]["rate_drop"]
+    rates = [row["learning_rate"] for row in report["curve"]]
+    assert rates == [1e-4] * drop_step + [pytest.approx(1e-5)] * (12 - drop_step)
 
 
 def test_resume_needs_its_step_count():
