@@ -49,6 +49,7 @@ from depth_ros.pipeline import SCALE_STRATEGIES, DepthEstimator, DepthPrediction
 from depth_ros.visualize import colorize_depth
 
 __all__ = [
+    "NO_SCALE_YET",
     "DepthImageProcessor",
     "DepthOutputs",
     "FrameError",
@@ -65,6 +66,12 @@ __all__ = [
 # InputError), the metric scale (no ground plane for camera_height), or the serialised bytes of a
 # bag message (bag processor only).
 FrameErrorKind = Literal["image", "camera_info", "model_input", "scale", "decode"]
+# Why a "scale" frame is not published, and the fix: said once in the log and in the bag processor's summary.
+NO_SCALE_YET = (
+    "no metric scale is known yet, so nothing is published until the road is seen (later frames without it reuse "
+    "the last scale); if this camera never sees the road, set scale_strategy to 'fixed' (with fixed_scale) or "
+    "'relative'"
+)
 
 
 class FrameError(Exception):
@@ -257,7 +264,7 @@ class DepthImageProcessor:
         except InputError as exc:
             raise FrameError("model_input", str(exc)) from None
         except GroundPlaneError as exc:
-            raise FrameError("scale", f"camera_height scale: {exc}") from None
+            raise FrameError("scale", f"camera_height scale: {exc}; {NO_SCALE_YET}") from None
 
         depth_m = prediction.depth_m
         out_width, out_height = (config.output_width, config.output_height) if config.output_width else (width, height)

@@ -21,8 +21,9 @@ written under a temporary name and renamed when complete. Parameters come from t
 (``depth_node: ros__parameters:``) with ``--model``, ``--backend`` and ``-p`` overrides.
 
 Exit status: 0 when done (bad frames are skipped, counted and reported); 1 when every frame was
-skipped; 2 with one error line when the bag, the topics, the parameters or the model are unusable,
-in which case no output is left behind.
+skipped, in which case no output bag is written (a bag without depth would look like a result);
+2 with one error line when the bag, the topics, the parameters or the model are unusable, in which
+case no output is left behind either.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from depth_ros.atomic_io import staged_directory
 from depth_ros.backends import BackendUnavailable
 from depth_ros.checkpoint import CheckpointError
 from depth_ros.depth_processor import (
+    NO_SCALE_YET,
     DepthImageProcessor,
     FrameError,
     ProcessorConfig,
@@ -64,6 +66,7 @@ from depth_ros.messages import rosbags_message_types, rosbags_typestore, seriali
 __all__ = [
     "OUTPUT_TOPICS",
     "BagError",
+    "NoFrameProcessedError",
     "ProcessStats",
     "inspect_bag",
     "load_parameters",
@@ -103,6 +106,14 @@ class BagError(Exception):
     """The input bag as a whole cannot be processed: unreadable, foreign, or its topics do not fit."""
 
 
+class NoFrameProcessedError(Exception):
+    """Every image of the bag was skipped: no output bag is written. ``stats`` says why."""
+
+    def __init__(self, stats: ProcessStats) -> None:
+        super().__init__(f"every frame was skipped, no output written: {stats.summary()}")
+        self.stats = stats
+
+
 @dataclasses.dataclass
 class ProcessStats:
     """What :func:`process_bag` did. Latencies are the per-frame seconds of decode + process + write."""
@@ -125,6 +136,8 @@ class ProcessStats:
         skipped = sum(self.skipped.values())
         kinds = f" ({', '.join(f'{k}: {n}' for k, n in sorted(self.skipped.items()))})" if skipped else ""
         line = f"{self.processed} of {self.images} frames of {self.image_topic} processed, {skipped} skipped{kinds}"
+        if self.skipped["scale"]:
+            line = f"{line}; scale: {NO_SCALE_YET}"
         if not self.processed:
             return line
         median_s, p90_s = percentiles(self.latencies_s)
@@ -230,7 +243,8 @@ def process_bag(
     ``processor`` must build rosbags messages (``rosbags_message_types()``). A frame that raises
     :class:`FrameError`, or whose bytes cannot be decoded, is skipped, counted in
     ``ProcessStats.skipped`` and logged through ``log`` once per kind. Raises BagError for an
-    unusable bag and FileExistsError when ``out_path`` exists; then nothing is left at ``out_path``.
+    unusable bag, :class:`NoFrameProcessedError` when the bag has images but every one was skipped, and
+    FileExistsError when ``out_path`` exists; then nothing is left at ``out_path``.
     """
     in_path, out_path = Path(in_path), Path(out_path)
     if out_path.exists():
@@ -304,7 +318,9 @@ def process_bag(
                 raise BagError(f"cannot read bag {in_path}: {exc}") from None
             if pending is not None:
                 run_frame(*pending, info)
-        stats.wall_s = time.perf_counter() - start
+            stats.wall_s = time.perf_counter() - start
+            if stats.images and not stats.processed:
+                raise NoFrameProcessedError(stats)  # inside the staging: the depth-less bag is removed
     return stats
 
 
@@ -399,9 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
     args = parser.parse_args(argv)
 
-    def fail(message: object) -> int:
+    def fail(message: object, status: int = 2) -> int:
         print(f"process_bag: error: {message}", file=sys.stderr)
-        return 2
+        return status
 
     try:
         parameters = load_parameters(args.config) if args.config else {}
@@ -420,12 +436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             camera_info_topic=args.camera_info_topic,
             progress=not args.no_progress,
         )
+    except NoFrameProcessedError as exc:
+        return fail(exc, status=1)
     except (BagError, ValueError, CheckpointError, BackendUnavailable, OSError, WriterError) as exc:
         return fail(exc)
     print(f"process_bag: wrote {args.out_bag}: {stats.summary()}")
-    if stats.images and not stats.processed:
-        print("process_bag: error: every frame was skipped", file=sys.stderr)
-        return 1
     return 0
 
 

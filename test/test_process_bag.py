@@ -22,7 +22,7 @@ from rosbags.typesys import Stores, get_typestore
 from depth_ros import kitti_to_bag
 from depth_ros.backends import Backend
 from depth_ros.checkpoint import ModelMetadata
-from depth_ros.depth_processor import DepthImageProcessor, ProcessorConfig
+from depth_ros.depth_processor import NO_SCALE_YET, DepthImageProcessor, ProcessorConfig
 from depth_ros.messages import (
     camera_info_to_K,
     deserialize,
@@ -33,7 +33,7 @@ from depth_ros.messages import (
     stamp_to_ns,
 )
 from depth_ros.pipeline import DepthEstimator
-from depth_ros.process_bag import OUTPUT_TOPICS, BagError, main, process_bag
+from depth_ros.process_bag import OUTPUT_TOPICS, BagError, NoFrameProcessedError, main, process_bag
 from training import synthetic_kitti
 
 FRAMES = 5  # synthetic_kitti.generate refuses fewer (its split files need 5 frames per drive)
@@ -183,6 +183,33 @@ def test_bad_frames_are_skipped_counted_and_logged_once_per_kind(drive, bag, tmp
     assert "3 skipped (decode: 1, image: 2)" in stats.summary()
 
 
+def without_road(processor: DepthImageProcessor, frames: range) -> DepthImageProcessor:
+    """The truth processor with ``frames`` replaced by a wall 10 model units away: no ground to fit a scale to."""
+    backend = processor.estimator.backend
+    for index in frames:
+        network_input, sigmoid = backend.frames[index]
+        backend.frames[index] = (network_input, np.full_like(sigmoid, 0.1 - 0.01) / (10.0 - 0.01))
+    return processor
+
+
+def test_frames_before_the_road_is_first_seen_are_skipped_and_the_summary_says_the_fix(drive, bag, tmp_path):
+    lines: list[str] = []
+    processor = without_road(truth_processor(drive), range(2))
+    stats = process_bag(bag, tmp_path / "out", processor, log=lines.append)
+    assert (stats.processed, dict(stats.skipped)) == (FRAMES - 2, {"scale": 2})
+    assert len(lines) == 1 and "no ground visible" in lines[0] and NO_SCALE_YET in lines[0]
+    assert NO_SCALE_YET in stats.summary()
+    assert len(read_bag(tmp_path / "out")["/depth/image"]) == FRAMES - 2
+
+
+def test_a_bag_whose_road_is_never_seen_writes_no_output(drive, bag, tmp_path):
+    processor = without_road(truth_processor(drive), range(FRAMES))
+    with pytest.raises(NoFrameProcessedError, match="scale_strategy to 'fixed'") as error:
+        process_bag(bag, tmp_path / "out", processor, log=lambda line: None)
+    assert dict(error.value.stats.skipped) == {"scale": FRAMES}
+    assert list(tmp_path.iterdir()) == []  # neither the bag nor its staging folder
+
+
 def test_camera_info_logged_after_its_image_at_the_same_time_still_pairs(drive, bag, tmp_path):
     """kitti_to_bag logs image then CameraInfo at the same time: the very first frame needs it."""
     stats = process_bag(bag, tmp_path / "out", truth_processor(drive, use_camera_info=True))
@@ -244,6 +271,17 @@ def test_command_line_with_a_real_model(bag, tiny_model, tmp_path, capsys):
     outputs = read_bag(out)
     assert len(outputs["/depth/image"]) == FRAMES and "/points" not in outputs
     assert (outputs["/depth/image"][0][1].width, outputs["/depth/image"][0][1].height) == (WIDTH, HEIGHT)
+
+
+def test_command_line_exits_1_and_writes_nothing_when_every_frame_is_skipped(bag, tiny_model, tmp_path, capsys):
+    """A random network sees no road: camera_height never finds a scale (``-p scale_strategy:=fixed`` is the fix)."""
+    out = tmp_path / "out"
+    rc = main([str(bag), str(out), "--model", str(tiny_model), "--backend", "torch", "--no-progress"])
+    captured = capsys.readouterr()
+    assert rc == 1 and not out.exists() and "wrote" not in captured.out
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("process_bag: error: every frame was skipped, no output written: 0 of 5 frames"), last
+    assert "scale_strategy to 'fixed'" in last
 
 
 def _truncated(bag: Path, tmp_path: Path) -> Path:

@@ -42,6 +42,7 @@ from training.trainer import (
     minimum_reprojection,
     step_size_for_budget,
     upsample_to,
+    warmup_factor,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -464,6 +465,31 @@ def test_learning_rate_drops_after_scheduler_step_size_epochs(synthetic_kitti, t
     monkeypatch.setattr(trainer, "save_model", lambda: None)
     trainer.train()
     assert rates[:15] == [1e-4] * 15 and rates[15:] == pytest.approx([1e-5] * 5)
+
+
+def test_warmup_raises_the_rate_linearly_then_hands_it_back_to_the_schedule(synthetic_kitti, tmp_path):
+    trainer = Trainer(tiny_options(synthetic_kitti, tmp_path, warmup_steps=4, max_steps=6, learning_rate=1e-4))
+    rates = []
+    trainer.optimizer.register_step_pre_hook(lambda optimizer, *_: rates.append(optimizer.param_groups[0]["lr"]))
+    trainer.train()
+    assert rates == pytest.approx([2.5e-5, 5e-5, 7.5e-5, 1e-4, 1e-4, 1e-4], rel=1e-12)
+    assert trainer.optimizer.param_groups[0]["lr"] == 1e-4  # the epoch scheduler never saw a warm-up rate
+
+
+def test_one_progress_display_off_a_terminal_monodepth2s_lines(synthetic_kitti, tmp_path, capsys):
+    """Captured output is no terminal: tqdm's bar (its own ETA) is off, Monodepth2's console lines carry progress."""
+    Trainer(tiny_options(synthetic_kitti, tmp_path, max_steps=2, log_frequency=1)).train()
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if line.startswith("epoch")]
+    assert len(lines) == 2 and all("time left" in line for line in lines)
+    assert "img/s" not in captured.err + captured.out
+
+
+def test_no_warmup_by_default_as_monodepth2():
+    assert Options().warmup_steps == 0 and warmup_factor(0, 0) == warmup_factor(10**6, 0) == 1.0
+    assert [warmup_factor(step, 4) for step in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    with pytest.raises(OptionsError, match="--warmup_steps must be non-negative"):
+        validate_options(Options(warmup_steps=-1))
 
 
 def test_step_size_for_budget_drops_after_three_quarters_of_the_steps():

@@ -1,7 +1,7 @@
 """Command-line options: every option of Monodepth2's ``options.py`` (same names, same defaults) plus ours.
 
 Monodepth2's options are documented in its repository; ours are ``--splits_dir``, ``--cache_dir``, ``--seed``,
-``--max_steps``, ``--amp``, ``--no_pretrained_download``, the optimiser recipe (``--optimizer``,
+``--max_steps``, ``--warmup_steps``, ``--amp``, ``--no_pretrained_download``, the optimiser recipe (``--optimizer``,
 ``--weight_decay``, ``--scheduler``) and the paper's four extension switches, each independent of the others:
 ``--mask_rcnn`` (with ``--mask_cache``, ``--mask_adjust_smoothness``), ``--espcn``, ``--learn_intrinsics`` and
 ``--weather_aug``. The paper's recipe is ``--optimizer adamw --weight_decay 0.05 --scheduler cosine``.
@@ -77,6 +77,10 @@ class Options:
     learning_rate: float = _opt(1e-4, "learning rate", type=float)
     num_epochs: int = _opt(20, "number of epochs", type=int)
     scheduler_step_size: int = _opt(15, "step size of the scheduler (epochs)", type=int)
+    warmup_steps: int = _opt(0, "raise the learning rate linearly from lr/N to lr over the first N steps (0: off, as "
+                             "Monodepth2); from-scratch runs at high rates need it: Adam's first steps otherwise "
+                             "saturate the disparity sigmoid at 0 (constant depth) before the pose network moves",
+                             type=int)
     seed: int = _opt(0, "seed of python, numpy and torch random generators", type=int)
     max_steps: int | None = _opt(None, "stop after this many steps (smoke runs, benchmarks)", type=int)
     optimizer: str = _opt("adam", "adam (Monodepth2) or adamw (decoupled weight decay, the paper's recipe)",
@@ -186,6 +190,8 @@ def validate_options(opt: Options) -> None:
         raise OptionsError("--dataset kitti_test is not a training dataset (use kitti, kitti_odom or kitti_depth)")
     if not 0 < opt.min_depth < opt.max_depth:
         raise OptionsError(f"need 0 < --min_depth < --max_depth, got {opt.min_depth} and {opt.max_depth}")
+    if opt.warmup_steps < 0:
+        raise OptionsError(f"--warmup_steps must be non-negative, got {opt.warmup_steps}")
     if opt.max_steps is not None and opt.max_steps < 1:
         raise OptionsError(f"--max_steps must be at least 1, got {opt.max_steps}")
     unknown = sorted(set(opt.models_to_load) - set(LOADABLE_MODELS))

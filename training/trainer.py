@@ -12,8 +12,8 @@ One step (Godard et al., ICCV 2019; the official ``trainer.py``):
    losses] of 0.85·SSIM + 0.15·L1 (auto-masking), plus 1e-3/2^s edge-aware smoothness of the mean-normalised
    native-scale disparity; the total is the mean over scales.
 4. :class:`Trainer`: Adam 1e-4, StepLR(15, 0.1) stepped at the end of each epoch (or the paper's AdamW + cosine
-   annealing), TensorBoard logs, checkpoints in the official weights-folder layout, and DistributedDataParallel
-   under torchrun.
+   annealing), an optional linear warm-up of the rate over the first ``--warmup_steps`` steps, TensorBoard logs,
+   checkpoints in the official weights-folder layout, and DistributedDataParallel under torchrun.
 
 The paper's extensions (Mishra et al.; see each switch in ``options.py``), all composable:
 
@@ -35,12 +35,13 @@ when trained with a metric stereo baseline); intrinsics ``("K", s)`` are in pixe
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -609,6 +610,25 @@ def hold_intrinsics_head(model: MonodepthModel) -> None:
         parameter.grad = None
 
 
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Multiplier of the scheduled learning rate at ``step`` (0-based): (step + 1)/warmup_steps during the
+    warm-up, then 1."""
+    return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+
+
+@contextlib.contextmanager
+def scaled_learning_rate(optimizer: torch.optim.Optimizer, factor: float) -> Iterator[None]:
+    """Every group's rate × ``factor`` inside the block, restored after it, so the epoch scheduler never sees it."""
+    scheduled = [group["lr"] for group in optimizer.param_groups]
+    for group, lr in zip(optimizer.param_groups, scheduled):
+        group["lr"] = lr * factor
+    try:
+        yield
+    finally:
+        for group, lr in zip(optimizer.param_groups, scheduled):
+            group["lr"] = lr
+
+
 def step_size_for_budget(max_steps: int, steps_per_epoch: int, drop_at: float = 0.75) -> int:
     """``--scheduler_step_size`` (epochs) that drops the rate after ``drop_at`` of a ``max_steps`` budget, as
     Monodepth2's 15 of 20 epochs; at least 1."""
@@ -860,7 +880,8 @@ class Trainer:
         self.scaler.scale(losses["loss"]).backward()
         if self.step < self.opt.intrinsics_warmup_steps:
             hold_intrinsics_head(self.model)
-        self.scaler.step(self.optimizer)
+        with scaled_learning_rate(self.optimizer, warmup_factor(self.step, self.opt.warmup_steps)):
+            self.scaler.step(self.optimizer)
         self.scaler.update()
         return inputs, outputs, losses
 
@@ -869,8 +890,12 @@ class Trainer:
         opt = self.opt
         start = time.time()
         images_per_step = opt.batch_size * self.dist.world_size
+        # One progress display: a bar on a terminal, Monodepth2's console lines elsewhere (logs, CI, pipes).
         progress = tqdm(
-            total=self.num_total_steps * images_per_step, unit="img", disable=not self.dist.is_main, dynamic_ncols=True
+            total=self.num_total_steps * images_per_step,
+            unit="img",
+            disable=None if self.dist.is_main else True,
+            dynamic_ncols=True,
         )
         try:
             for self.epoch in range(opt.num_epochs):
@@ -903,8 +928,10 @@ class Trainer:
             if self.dist.is_main and (early or self.step % EARLY_LOG_STEPS == 0):
                 loss = losses["loss"].item()  # a device sync (only at log events): the duration covers the step
                 duration = time.time() - before
-                progress.set_postfix(epoch=self.epoch, loss=f"{loss:.5f}")
-                self.log_time(batch_idx, images_per_step / duration, loss, time.time() - start)
+                if progress.disable:
+                    self.log_time(batch_idx, images_per_step / duration, loss, time.time() - start)
+                else:
+                    progress.set_postfix(epoch=self.epoch, loss=f"{loss:.5f}")
                 self.log("train", inputs, outputs, losses)
                 self.val()
             self.step += 1
