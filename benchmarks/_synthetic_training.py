@@ -20,9 +20,9 @@ from training.evaluate_depth import predict_disparities, raw_image_path
 from training.export_gt_depth import SPLIT_FILE, frame_gt_depth
 from training.export_gt_depth import read_split_file as read_test_refs
 from training.metrics import evaluate_predictions
+from training.optimization import step_size_for_budget
 from training.options import Options
 from training.synthetic_kitti import GENTLE, IMAGE_CENTRE, SPLIT_NAME, DriveMotion, generate
-from training.trainer import step_size_for_budget
 
 NATIVE_SIZE = (621, 188)  # (W, H): half of KITTI's 1242×375, the same normalised intrinsics, 4× cheaper to render
 

@@ -64,6 +64,7 @@ from depth_ros.geometry import scale_intrinsics
 from depth_ros.kitti import rectified_intrinsics
 from depth_ros.networks.resnet_encoder import PretrainedWeightsError
 from training.datasets import read_split_file
+from training.intrinsics import K_ENTRIES, generic_focal_prior
 from training.mask_adjustment import build_detector
 from training.options import MODEL_NAMES
 from training.precompute_masks import (
@@ -74,7 +75,7 @@ from training.precompute_masks import (
     save_masks,
 )
 from training.synthetic_kitti import KITTI_PRINCIPAL_POINT, TURNING
-from training.trainer import K_ENTRIES, Trainer, generic_focal_prior
+from training.trainer import Trainer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ablation.json"
 DATE = "2011_09_26"

@@ -55,9 +55,10 @@ from benchmarks._synthetic_training import (
 from benchmarks.ablation import calibration_px, intrinsics_entries, intrinsics_errors, intrinsics_px
 from depth_ros.kitti import camera_poses
 from training.datasets.mono_dataset import SplitLine, collate_samples
+from training.intrinsics import K_ENTRIES, LEARNED_K
 from training.options import MODEL_NAMES
 from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT, MOTIONS
-from training.trainer import K_ENTRIES, LEARNED_K, Trainer, batch_to_device
+from training.trainer import Trainer, batch_to_device
 
 RESULTS = Path(__file__).resolve().parent / "results" / "intrinsics_curve.json"
 PRINCIPAL_POINTS = {
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
               + " / ".join(f"{true[k]:.1f}" for k in K_ENTRIES) + " px")  # fmt: skip
         overrides: dict = {}
         if args.resume is not None:
-            overrides = {"load_weights_folder": str(args.resume),
+            overrides = {"load_weights_folder": str(args.resume), "no_resume": True,
                          "models_to_load": [*MODEL_NAMES] + ([] if args.fixed_k else ["intrinsics"])}  # fmt: skip
         if args.rate_drop:
             overrides["scheduler_step_size"] = rate_drop_epochs(split, args.batch_size, args.steps)
@@ -232,11 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer(options)
         if args.one_k:
             trainer.model.intrinsics.register_forward_pre_hook(constant_input)
-        train_step = trainer.train_step
 
-        def recorded_step(batch: dict) -> tuple:
-            result = train_step(batch)
-            batch_K.append(result[1][LEARNED_K].detach().float().mean(0).cpu().numpy())
+        def record(step: int, inputs: dict, outputs: dict, losses: dict) -> None:
+            batch_K.append(outputs[LEARNED_K].detach().float().mean(0).cpu().numpy())
             if len(batch_K) % args.log_every == 0:  # one row of the curve, printed as it comes
                 learned = intrinsics_px(np.mean(batch_K[-args.log_every :], axis=0), size)
                 errors = intrinsics_errors(learned, true, size, signed=True)
@@ -245,13 +244,12 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append({"step": step, "K_px": learned, "errors": errors, "learning_rate": rate})
                 tqdm.write(f"| {step} | " + " | ".join(f"{learned[k]:.1f}" for k in K_ENTRIES) + " | "
                            + " | ".join(f"{100 * errors[k]:+.1f} %" for k in K_ENTRIES) + " |")  # above the bar
-            return result
 
         if not args.fixed_k:
             print(f"learned K (px), mean of the batch K over each {args.log_every} steps")
             print("| step | fx | fy | cx | cy | err fx | err fy | err cx | err cy |")
             print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
-            trainer.train_step = recorded_step
+            trainer.after_step_hooks.append(record)
         trainer.train()
         diagnosis = per_sample_diagnosis(trainer, root, true)
         print_diagnosis(diagnosis)

@@ -23,20 +23,13 @@ from depth_ros.geometry import disp_to_depth
 from training.augment import WeatherAugmentation
 from training.datasets import KITTIRAWDataset
 from training.datasets.mono_dataset import OBJECT_MASKS, collate_samples
+from training.intrinsics import LEARNED_K, IntrinsicsAverage, mirror_principal_point
+from training.optimization import build_optimizer, build_scheduler
 from training.options import MODEL_NAMES, Options
 from training.precompute_masks import precompute_masks, read_target_frames
 from training.synthetic_kitti import generate
-from training.trainer import (
-    ADJUSTED_DISP,
-    LEARNED_K,
-    IntrinsicsAverage,
-    Trainer,
-    batch_to_device,
-    build_optimizer,
-    build_scheduler,
-    mirror_principal_point,
-    upsample_to,
-)
+from training.trainer import Trainer, batch_to_device
+from training.view_synthesis import ADJUSTED_DISP, upsample_to
 
 DRIVE = "2011_09_26/2011_09_26_drive_0001_sync"
 HEIGHT, WIDTH = 64, 128

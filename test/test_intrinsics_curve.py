@@ -24,8 +24,8 @@ from benchmarks.intrinsics_curve import (
 from depth_ros.geometry import KITTI_K_NORM
 from depth_ros.networks.intrinsics_head import IntrinsicsHead
 from training.datasets import read_split_file
+from training.intrinsics import LEARNED_K
 from training.synthetic_kitti import SPLIT_NAME
-from training.trainer import LEARNED_K
 
 TINY_RUN = ["--drives", "3", "--frames", "10", "--log_every", "1", "--height", "64", "--width", "128",
             "--batch_size", "2"]  # fmt: skip

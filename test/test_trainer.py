@@ -17,7 +17,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from depth_ros.checkpoint import load_depth_network, load_state_file
+from depth_ros.checkpoint import CheckpointError, load_depth_network, load_state_file
 from depth_ros.geometry import disp_to_depth
 from training import train
 from training.datasets import (
@@ -31,19 +31,12 @@ from training.datasets import (
 from training.datasets.image_cache import load_rgb, resize_pyramid
 from training.datasets.mono_dataset import ColorJitterParams, SplitLine
 from training.layers import compute_reprojection_loss, get_smooth_loss, mean_normalized, transformation_from_parameters
+from training.loss import LossSettings, SelfSupervisedLoss, minimum_reprojection
+from training.model import MonodepthModel
+from training.optimization import step_size_for_budget, warmup_factor
 from training.options import Options, OptionsError, parse_options, validate_options
-from training.trainer import (
-    LossSettings,
-    MonodepthModel,
-    SelfSupervisedLoss,
-    Trainer,
-    ViewSynthesis,
-    batch_to_device,
-    minimum_reprojection,
-    step_size_for_budget,
-    upsample_to,
-    warmup_factor,
-)
+from training.trainer import Trainer, batch_to_device
+from training.view_synthesis import ViewSynthesis, upsample_to
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SPLITS = REPO_ROOT / ".." / "shared" / "data" / "splits"
@@ -426,13 +419,13 @@ def test_training_lowers_the_loss(trained):
 
 
 @pytest.mark.slow
-def test_checkpoint_has_the_official_layout_and_resumes(trained):
+def test_checkpoint_has_the_official_layout_and_fine_tunes(trained):
     trainer, _, _ = trained
     models = Path(trainer.opt.log_dir) / trainer.opt.model_name / "models"
     folder = models / f"weights_{trainer.epoch}"  # max_steps ends the run mid-epoch and saves it
     assert json.loads((models / "opt.json").read_text())["max_steps"] == 20
     assert {p.name for p in folder.glob("*.pth")} == {"encoder.pth", "depth.pth", "pose_encoder.pth", "pose.pth",
-                                                      "adam.pth"}
+                                                      "adam.pth", "trainer_state.pth"}
     encoder = load_state_file(folder / "encoder.pth")
     assert (encoder["height"], encoder["width"], encoder["use_stereo"]) == (64, 128, False)
     assert "encoder.fc.weight" in encoder and not any(k.startswith("module.") for k in encoder)
@@ -446,7 +439,7 @@ def test_checkpoint_has_the_official_layout_and_resumes(trained):
     assert network(torch.rand(1, 3, 64, 128)).shape == (1, 1, 64, 128)
 
     resumed = Trainer(tiny_options(Path(trainer.opt.data_path), Path(trainer.opt.log_dir), model_name="resumed",
-                                   load_weights_folder=str(folder), learning_rate=3e-5))
+                                   load_weights_folder=str(folder), learning_rate=3e-5, no_resume=True))
     for name, net in resumed.model.named_networks().items():
         saved = load_state_file(folder / f"{name}.pth")
         for key, value in net.state_dict().items():
@@ -454,6 +447,39 @@ def test_checkpoint_has_the_official_layout_and_resumes(trained):
     assert len(resumed.optimizer.state) > 0  # Adam moments restored from adam.pth
     assert [g["lr"] for g in resumed.optimizer.param_groups] == [3e-5]  # not the saved 1e-4
     assert resumed.scheduler.get_last_lr() == [3e-5]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_n_steps_then_resume_then_n_steps_equals_2n_steps_in_one_run(synthetic_kitti, tmp_path, num_workers):
+    """Resumed mid-epoch (13 steps per epoch), across an epoch end where StepLR drops the rate, during a warm-up."""
+    n = 8
+
+    def run(name: str, max_steps: int, **overrides) -> Trainer:
+        trainer = Trainer(tiny_options(synthetic_kitti, tmp_path, model_name=name, max_steps=max_steps, warmup_steps=10,
+                                       scheduler_step_size=1, num_workers=num_workers, seed=3, **overrides))
+        trainer.train()
+        return trainer
+
+    whole = run("whole", 2 * n)
+    first = run("first", n)
+    resumed = run("resumed", 2 * n, load_weights_folder=str(tmp_path / "first" / "models" / "weights_0"))
+    assert (resumed.step, resumed.epoch, whole.epoch) == (2 * n, 1, 1)
+    for name, net in whole.model.named_networks().items():
+        for key, value in net.state_dict().items():
+            torch.testing.assert_close(resumed.model.named_networks()[name].state_dict()[key], value, atol=0, rtol=0)
+    assert resumed.optimizer.param_groups[0]["lr"] == whole.optimizer.param_groups[0]["lr"]
+    fine_tuned = Trainer(tiny_options(synthetic_kitti, tmp_path, model_name="tuned", no_resume=True,
+                                      load_weights_folder=str(tmp_path / "first" / "models" / "weights_0")))
+    assert fine_tuned.step == 0 and first.step == n
+
+
+def test_a_resumable_checkpoint_refuses_a_partial_load(synthetic_kitti, tmp_path):
+    first = Trainer(tiny_options(synthetic_kitti, tmp_path, model_name="first", max_steps=1))
+    first.train()
+    folder = str(tmp_path / "first" / "models" / "weights_0")
+    with pytest.raises(CheckpointError, match="pose, pose_encoder would not be loaded.*--no_resume"):
+        Trainer(tiny_options(synthetic_kitti, tmp_path, load_weights_folder=folder, models_to_load=["encoder", "depth"]))
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # no optimiser steps here

@@ -31,7 +31,7 @@ import numpy as np
 
 from depth_ros.messages import image_to_depth, image_to_rgb
 from depth_ros.visualize import colorize_depth
-from training.trainer import step_size_for_budget
+from training.optimization import step_size_for_budget
 
 DATE = "2011_09_26"
 TRAIN_HEIGHT, TRAIN_WIDTH = 64, 192

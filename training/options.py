@@ -111,6 +111,8 @@ class Options:
 
     # ---- loading
     load_weights_folder: str | None = _opt(None, "name of model to load", type=str)
+    no_resume: bool = _flag("with --load_weights_folder: start at step 0 with a fresh schedule (fine-tuning) even "
+                            "when the folder holds trainer_state.pth, from which a run otherwise resumes exactly")
     models_to_load: list[str] = _opt(list(MODEL_NAMES), "models to load", type=str, nargs="+")  # noqa: RUF009 (_opt returns a field)
 
     # ---- logging

@@ -61,7 +61,8 @@ class DepthDecoder(nn.Module):
     def _upconv(self, level: int, index: int) -> nn.Module:
         return self.decoder[2 * (4 - level) + index]
 
-    def _dispconv(self, scale: int) -> nn.Module:
+    def disparity_head(self, scale: int) -> nn.Module:
+        """The 3×3 convolution that predicts scale ``scale``'s disparity (before the sigmoid)."""
         return self.decoder[10 + self.scales.index(scale)]
 
     def _upsample(self, x: torch.Tensor, level: int) -> torch.Tensor:
@@ -79,5 +80,5 @@ class DepthDecoder(nn.Module):
                 x = torch.cat([x, input_features[level - 1]], dim=1)
             x = self._upconv(level, 1)(x)
             if level in self.scales:
-                outputs[("disp", level)] = torch.sigmoid(self._dispconv(level)(x))
+                outputs[("disp", level)] = torch.sigmoid(self.disparity_head(level)(x))
         return outputs
