@@ -28,7 +28,7 @@ with the rate dropped ×0.1 after 75 % of them: cy and fy take several hundred s
 the head warp with Monodepth2's fixed K (principal point at the centre), as on real KITTI. The head predicts the
 camera's K as seen unflipped and the warp mirrors its cx for flipped samples; cy is the sharper test of the principal
 point here (a head stuck at the centre is 3.9 % of the height off, but within 2 % of the width in cx).
-How weakly these drives constrain each entry of K: ``benchmarks/intrinsics_identifiability.py``.
+How weakly these drives constrain each entry of K: ``projects/learned_intrinsics/intrinsics_identifiability.py``.
 
     python benchmarks/ablation.py [--steps 150] [--intrinsics_extra_steps 850]
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -388,14 +389,18 @@ def median_rotation_deg(motion: synthetic_kitti.DriveMotion) -> float:
     return float(np.median(rotations_deg))
 
 
-def test_turning_rough_and_rocking_drives_rotate_more_between_frames():
+def test_turning_drives_rotate_more_between_frames():
     """Learned intrinsics are identifiable only from rotation between frames: GENTLE drives (the default, like
-    KITTI's mostly straight roads) turn about 0.25° per frame on median, TURNING ones ≥ 0.4°, ROUGH ones ≥ 1°,
-    ROCKING ones ≥ 3°, WOBBLING ones more."""
+    KITTI's mostly straight roads) turn about 0.25° per frame on median, TURNING ones ≥ 0.4°."""
     assert 0.1 <= median_rotation_deg(synthetic_kitti.GENTLE) <= 0.35
     assert median_rotation_deg(synthetic_kitti.TURNING) >= 0.4
-    assert median_rotation_deg(synthetic_kitti.ROUGH) >= 1.0
-    assert 3.0 <= median_rotation_deg(synthetic_kitti.ROCKING) < median_rotation_deg(synthetic_kitti.WOBBLING)
+
+
+# A camera rolling ±0.1 rad about its own centre every 3–5 m (hand-held or gimballed), and the same camera panning.
+CAMERA_ROLL = dataclasses.replace(synthetic_kitti.TURNING, roll_sway_rad=0.1, pitch_sway_rad=0.01,
+                                  body_sway_wavelength_m=(3.0, 5.0),
+                                  sway_pivot_in_imu_m=synthetic_kitti.CAMERA2_IN_IMU_M)  # fmt: skip
+CAMERA_ROLL_AND_PAN = dataclasses.replace(CAMERA_ROLL, yaw_sway_rad=0.05)
 
 
 def test_roll_and_pitch_sway_are_separate():
@@ -410,10 +415,10 @@ def test_roll_and_pitch_sway_are_separate():
 
 @pytest.mark.parametrize(("pivot", "camera_moves"), [("camera", False), ("imu", True)])
 def test_sway_pivot(pivot: str, camera_moves: bool):
-    """Swaying about the camera (ROCKING) turns the view without moving the camera: its centre follows the path of
+    """Swaying about the camera (CAMERA_ROLL) turns the view without moving the camera: its centre follows the path of
     the same drive without sway (to 1e-6 m); about the IMU (a car body), the lever arm moves it by centimetres."""
-    swaying = synthetic_kitti.ROCKING if pivot == "camera" else dataclasses.replace(
-        synthetic_kitti.ROCKING, sway_pivot_in_imu_m=(0.0, 0.0, 0.0))
+    about_imu = dataclasses.replace(CAMERA_ROLL, sway_pivot_in_imu_m=(0.0, 0.0, 0.0))
+    swaying = CAMERA_ROLL if pivot == "camera" else about_imu
     level = dataclasses.replace(swaying, roll_sway_rad=0.0, pitch_sway_rad=0.0)
     imu_from_camera = np.linalg.inv(synthetic_kitti.make_calibration(WIDTH, HEIGHT).camera_from_imu(2))
     centres, orientations = [], []
@@ -429,12 +434,12 @@ def test_sway_pivot(pivot: str, camera_moves: bool):
 
 
 def test_yaw_sway_turns_the_camera_not_its_travel():
-    """WOBBLING is ROCKING with the body panning ±0.05 rad about the camera: the OXTS yaw (column 5) moves by up to
-    the amplitude, roll and pitch (3, 4) and the ground velocity (vn, ve: 6, 7) do not, the velocity gains a lateral
-    part in the body frame (vl: 9), and the camera's centre stays on the same path."""
+    """CAMERA_ROLL_AND_PAN is CAMERA_ROLL with the body panning ±0.05 rad about the camera: the OXTS yaw (column 5)
+    moves by up to the amplitude, roll and pitch (3, 4) and the ground velocity (vn, ve: 6, 7) do not, the velocity
+    gains a lateral part in the body frame (vl: 9), and the camera's centre stays on the same path."""
     imu_from_camera = np.linalg.inv(synthetic_kitti.make_calibration(WIDTH, HEIGHT).camera_from_imu(2))
     rows, centres = [], []
-    for motion in (synthetic_kitti.ROCKING, synthetic_kitti.WOBBLING):
+    for motion in (CAMERA_ROLL, CAMERA_ROLL_AND_PAN):
         rng = np.random.default_rng(5)
         scene = synthetic_kitti.build_scene(rng, path_length_m=40.0, motion=motion)
         trajectory = synthetic_kitti.drive_trajectory(scene.path, rng, frames=30, motion=motion)
@@ -442,7 +447,7 @@ def test_yaw_sway_turns_the_camera_not_its_travel():
         centres.append((trajectory.world_from_imu @ imu_from_camera)[:, :3, 3])
     rocking, wobbling = rows
     yaw_sway = np.angle(np.exp(1j * (wobbling[:, 5] - rocking[:, 5])))
-    assert 0.03 < np.abs(yaw_sway).max() <= synthetic_kitti.WOBBLING.yaw_sway_rad + 1e-9
+    assert 0.03 < np.abs(yaw_sway).max() <= CAMERA_ROLL_AND_PAN.yaw_sway_rad + 1e-9
     np.testing.assert_allclose(wobbling[:, [3, 4, 6, 7]], rocking[:, [3, 4, 6, 7]], atol=1e-12)
     assert np.abs(rocking[:, 9]).max() < 1e-9 < 0.1 < np.abs(wobbling[:, 9]).max()
     assert np.linalg.norm(centres[0] - centres[1], axis=1).max() < 1e-6
@@ -451,13 +456,23 @@ def test_yaw_sway_turns_the_camera_not_its_travel():
 def test_motion_option_picks_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     chosen = []
     monkeypatch.setattr(synthetic_kitti, "generate", lambda *args: chosen.append(args[7]))
-    expected = {"gentle": synthetic_kitti.GENTLE, "turning": synthetic_kitti.TURNING, "rough": synthetic_kitti.ROUGH,
-                "rocking": synthetic_kitti.ROCKING, "wobbling": synthetic_kitti.WOBBLING}
-    for name, motion in expected.items():
+    for name, motion in {"gentle": synthetic_kitti.GENTLE, "turning": synthetic_kitti.TURNING}.items():
         synthetic_kitti.main(["--out", str(tmp_path), "--motion", name])
         assert chosen[-1] is motion
     synthetic_kitti.main(["--out", str(tmp_path)])
     assert chosen[-1] is synthetic_kitti.GENTLE
+    profile = tmp_path / "camera_roll_and_pan.json"
+    profile.write_text(json.dumps({**dataclasses.asdict(CAMERA_ROLL_AND_PAN), "sway_pivot_in_imu_m": "camera"}))
+    synthetic_kitti.main(["--out", str(tmp_path), "--motion_file", str(profile)])
+    assert chosen[-1] == CAMERA_ROLL_AND_PAN  # lists back to tuples, "camera" to the camera's centre
+
+
+def test_a_bad_motion_file_is_one_line_naming_the_field(tmp_path: Path, capsys: pytest.CaptureFixture):
+    profile = tmp_path / "typo.json"
+    profile.write_text(json.dumps({"curve_radius_m": [80.0, 200.0], "roll_sway": 0.1}))
+    with pytest.raises(SystemExit):
+        synthetic_kitti.main(["--out", str(tmp_path), "--motion_file", str(profile)])
+    assert "unknown field(s) ['roll_sway']" in capsys.readouterr().err
 
 
 def test_mounting_matches_kitti(root: Path, drives: list[Path], calib: dict[str, np.ndarray]):

@@ -478,8 +478,9 @@ def test_a_resumable_checkpoint_refuses_a_partial_load(synthetic_kitti, tmp_path
     first = Trainer(tiny_options(synthetic_kitti, tmp_path, model_name="first", max_steps=1))
     first.train()
     folder = str(tmp_path / "first" / "models" / "weights_0")
-    with pytest.raises(CheckpointError, match="pose, pose_encoder would not be loaded.*--no_resume"):
-        Trainer(tiny_options(synthetic_kitti, tmp_path, load_weights_folder=folder, models_to_load=["encoder", "depth"]))
+    with pytest.raises(CheckpointError, match=r"pose, pose_encoder would not be loaded.*--no_resume"):
+        Trainer(tiny_options(synthetic_kitti, tmp_path, load_weights_folder=folder,
+                             models_to_load=["encoder", "depth"]))
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")  # no optimiser steps here

@@ -15,10 +15,11 @@ coordinates and shading is Lambertian with a fixed sun, so a surface point looks
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -293,8 +294,8 @@ def write_calibration(date_dir: Path, calib: Calibration) -> None:
 class DriveMotion:
     """How the car turns and sways. Learned intrinsics are identifiable only from rotation between frames (forward
     translation leaves them free): fx and cx from yaw, fy and cy from pitch and roll. The learned-intrinsics checks
-    drive :data:`TURNING`; :data:`ROUGH`, :data:`ROCKING` and :data:`WOBBLING` rotate more
-    (``benchmarks/intrinsics_curve.py --motion``)."""
+    drive :data:`TURNING`; other profiles are data (:meth:`from_json`, ``--motion_file``), e.g. the study's in
+    ``projects/learned_intrinsics/motions/``."""
 
     curve_radius_m: tuple[float, float]  # the road is an arc of a radius drawn from this range
     lane_weave_m: float  # amplitude of a sinusoidal weave within the lane (0: the lane centre)
@@ -309,25 +310,33 @@ class DriveMotion:
     # accelerations leave out the pivot's lever arm.
     sway_pivot_in_imu_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
+    @classmethod
+    def from_json(cls, path: str | Path) -> DriveMotion:
+        """A profile from a JSON object of these fields (pairs and triples as lists); ValueError names what is wrong.
+
+        ``"sway_pivot_in_imu_m": "camera"`` sways about the left colour camera's centre (a hand-held or gimballed
+        camera)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read motion profile {path}: {exc}") from None
+        known = {f.name: f for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) - set(known):
+            extra = sorted(set(data) - set(known)) if isinstance(data, dict) else "not a JSON object"
+            raise ValueError(f"motion profile {path}: unknown field(s) {extra}; known: {', '.join(known)}")
+        if data.get("sway_pivot_in_imu_m") == "camera":
+            data["sway_pivot_in_imu_m"] = CAMERA2_IN_IMU_M
+        try:
+            return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in data.items()})
+        except TypeError as exc:
+            raise ValueError(f"motion profile {path}: {exc}") from None
+
 
 # ~0.25°/frame
 GENTLE = DriveMotion(curve_radius_m=(150.0, 400.0), lane_weave_m=0.0, roll_sway_rad=0.005, pitch_sway_rad=0.005)
 # ~0.6°/frame; ≤ 250 m of arc keeps within half a turn (road_coordinates wraps at ±π·R)
 TURNING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, roll_sway_rad=0.02, pitch_sway_rad=0.02)
-# TURNING on a rough road: the body rocks ±0.04 rad every 8–16 m (~1.3°/frame): ~4× the reprojection residual a
-# wrong fy or cy leaves (benchmarks/intrinsics_identifiability.py)
-ROUGH = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, roll_sway_rad=0.04, pitch_sway_rad=0.04,
-                    body_sway_wavelength_m=(8.0, 16.0))
-# TURNING seen by a camera that rolls ±0.1 rad about its own centre every 3–5 m (~5°/frame) and barely pitches (the
-# travel stays level in the camera frame): 12× TURNING's residual for a wrong cy and less translation tilt to confuse
-# it with
-ROCKING = DriveMotion(curve_radius_m=(80.0, 200.0), lane_weave_m=0.2, roll_sway_rad=0.10, pitch_sway_rad=0.01,
-                      body_sway_wavelength_m=(3.0, 5.0), sway_pivot_in_imu_m=CAMERA2_IN_IMU_M)
-# ROCKING whose camera also pans ±0.05 rad about its centre (~4°/frame): under roll alone a focal length off by a
-# factor leaves the flow unchanged (only fx/fy, cx and cy show), so fx and fy rest on the drives' small yaw and pitch;
-# the pan gives them a residual of their own
-WOBBLING = replace(ROCKING, yaw_sway_rad=0.05)
-MOTIONS = {"gentle": GENTLE, "turning": TURNING, "rough": ROUGH, "rocking": ROCKING, "wobbling": WOBBLING}
+MOTIONS = {"gentle": GENTLE, "turning": TURNING}
 
 
 @dataclass(frozen=True)
@@ -1154,18 +1163,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--height", type=int, default=375)
     parser.add_argument("--date", default="2011_09_26", help="YYYY_MM_DD, names the date directory")
     parser.add_argument("--preview", type=Path, help="also write a contact sheet PNG here")
-    parser.add_argument("--motion", choices=list(MOTIONS), default="gentle",
+    motion = parser.add_mutually_exclusive_group()
+    motion.add_argument("--motion", choices=list(MOTIONS), default="gentle",
                         help="gentle: KITTI-like, ~0.25°/frame; turning: tighter curves, a weave within the lane "
-                             "(~0.6°/frame); rough: turning with the body rocking ±0.04 rad (~1.3°/frame); "
-                             "rocking: turning with the camera rolling ±0.1 rad about its centre (~5°/frame); "
-                             "wobbling: rocking with the camera also panning ±0.05 rad (~4°/frame). "
-                             "Learned intrinsics need rotation")
+                             "(~0.6°/frame). Learned intrinsics need rotation")
+    motion.add_argument("--motion_file", type=Path,
+                        help="a drive profile as JSON (DriveMotion's fields), instead of --motion")
     parser.add_argument("--kitti_principal_point", action="store_true",
                         help="the principal point of KITTI's calibration (left of and above the centre) instead "
                              "of exactly the image centre")
     args = parser.parse_args(argv)
+    try:
+        motion = DriveMotion.from_json(args.motion_file) if args.motion_file else MOTIONS[args.motion]
+    except ValueError as exc:
+        parser.error(str(exc))
     generate(args.out, args.drives, args.frames, args.seed, args.width, args.height, args.date,
-             MOTIONS[args.motion], KITTI_PRINCIPAL_POINT if args.kitti_principal_point else IMAGE_CENTRE)
+             motion, KITTI_PRINCIPAL_POINT if args.kitti_principal_point else IMAGE_CENTRE)
     if args.preview:
         preview(args.out, args.preview)
 

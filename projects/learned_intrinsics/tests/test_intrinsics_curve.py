@@ -1,5 +1,5 @@
-"""benchmarks/intrinsics_curve.py: the ``--one_k`` hook, the split filter for wider frame ids, the per-sample
-diagnosis's geometry, and tiny runs end to end (with the head, resumed, and the ``--fixed_k`` control)."""
+"""intrinsics_curve.py: the ``--one_k`` hook, the split filter for wider frame ids, the per-sample diagnosis's
+geometry, and tiny runs end to end (with the head, resumed, and the ``--fixed_k`` control)."""
 
 import json
 import math
@@ -11,7 +11,9 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from benchmarks.ablation import intrinsics_px
-from benchmarks.intrinsics_curve import (
+from depth_ros.geometry import KITTI_K_NORM
+from depth_ros.networks.intrinsics_head import IntrinsicsHead
+from projects.learned_intrinsics.intrinsics_curve import (
     constant_input,
     correlation,
     keep_lines_with_neighbours,
@@ -21,8 +23,6 @@ from benchmarks.intrinsics_curve import (
     travel_tilt,
     warp_intrinsics_px,
 )
-from depth_ros.geometry import KITTI_K_NORM
-from depth_ros.networks.intrinsics_head import IntrinsicsHead
 from training.datasets import read_split_file
 from training.intrinsics import LEARNED_K
 from training.synthetic_kitti import SPLIT_NAME

@@ -4,7 +4,7 @@ Trains ``--learn_intrinsics`` alone from scratch (the settings of ``benchmarks/a
 256×64, batch 4, lr 1e-4, constant rate) on synthetic drives (``--motion``, a profile of ``training.synthetic_kitti``:
 ``turning`` by default; ``rough`` adds the pitch and roll fy and cy need; ``rocking`` rolls the camera ~5° a
 frame; ``wobbling`` also pans it, which pins the focal lengths' scale; results in
-``benchmarks/learned_intrinsics.md``) rendered at 621×188 with the chosen
+``projects/learned_intrinsics/log.md``) rendered at 621×188 with the chosen
 principal point (``kitti``: KITTI's, 3.9 % of the height above the centre; ``centre``; ``below``: KITTI's vertical
 offset mirrored below the centre), and prints fx, fy, cx, cy in pixels at the training size every ``--log_every``
 steps as it goes (the mean of the head's batch K over those steps) with their errors (|Δf|/f, Δc/size).
@@ -24,7 +24,7 @@ each entry's mean and spread, and its correlation with what a per-sample K can a
 principal-point shift and a tilt of the translation give the same warp, so it also prints the pose network's mean
 tilt and the focus of expansion's row, cy + fy·ty/tz, predicted against true.
 
-    python benchmarks/intrinsics_curve.py [--principal_point kitti] [--motion turning] [--steps 1000] \
+    python projects/learned_intrinsics/intrinsics_curve.py [--principal_point kitti] [--motion turning] [--steps 1000] \
         [--frame_ids 0 -1 1] [--seed 0] [--work_dir DIR] [--resume DIR/logs/intrinsics_curve/models/weights_E \
         --resume_step N]
 """
@@ -42,7 +42,7 @@ import torch
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks._report import write_report
 from benchmarks._synthetic_training import (
@@ -54,10 +54,11 @@ from benchmarks._synthetic_training import (
 )
 from benchmarks.ablation import calibration_px, intrinsics_entries, intrinsics_errors, intrinsics_px
 from depth_ros.kitti import camera_poses
+from projects.learned_intrinsics.study_motions import MOTIONS
 from training.datasets.mono_dataset import SplitLine, collate_samples
 from training.intrinsics import K_ENTRIES, LEARNED_K
 from training.options import MODEL_NAMES
-from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT, MOTIONS
+from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT
 from training.trainer import Trainer, batch_to_device
 
 RESULTS = Path(__file__).resolve().parent / "results" / "intrinsics_curve.json"

@@ -1,11 +1,11 @@
-"""The geometry behind benchmarks/intrinsics_identifiability.py: a wrong K is invisible under pure translation (the
-re-fitted pose absorbs it exactly) and shows up only once the camera rotates between frames; a roll about the
-optical axis shows every error but the focal scale."""
+"""The geometry behind intrinsics_identifiability.py: a wrong K is invisible under pure translation (the re-fitted
+pose absorbs it exactly) and shows up only once the camera rotates between frames; a roll about the optical axis
+shows every error but the focal scale."""
 
 import numpy as np
 import pytest
 
-from benchmarks.intrinsics_identifiability import Pair, perturbations, project, refit_residual_px
+from projects.learned_intrinsics.intrinsics_identifiability import Pair, perturbations, project, refit_residual_px
 from training.synthetic_kitti import rotation_from_rotvec
 
 K = np.array([[148.7, 0.0, 125.6], [0.0, 122.8, 29.5], [0.0, 0.0, 1.0]])  # KITTI's, in pixels at 256×64

@@ -13,7 +13,7 @@ in pixels at the training size (256×64). A residual of zero means the perturbat
 larger it is, the more the photometric loss can feel it (depth is held true, so these are upper bounds: a depth
 network can absorb part of them).
 
-    python benchmarks/intrinsics_identifiability.py [--frames 30] [--pairs 14]
+    python projects/learned_intrinsics/intrinsics_identifiability.py [--frames 30] [--pairs 14]
 """
 
 from __future__ import annotations
@@ -29,14 +29,15 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks._report import write_report
 from benchmarks._synthetic_training import NATIVE_SIZE
 from benchmarks.ablation import TARGET_CENTRE_ERROR, TARGET_FOCAL_ERROR
 from depth_ros.kitti import camera_poses, rectified_intrinsics
+from projects.learned_intrinsics.study_motions import MOTIONS
 from training.export_gt_depth import load_annotated_depth
-from training.synthetic_kitti import KITTI_PRINCIPAL_POINT, MOTIONS, generate
+from training.synthetic_kitti import KITTI_PRINCIPAL_POINT, generate
 
 RESULTS = Path(__file__).resolve().parent / "results" / "intrinsics_identifiability.json"
 TRAINING_SIZE = (256, 64)  # (W, H) of the ablation's learned-intrinsics runs
