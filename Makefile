@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_out
+DEMO_ARGS ?=
 
 .PHONY: setup demo test lint bench clean
 
@@ -15,7 +16,7 @@ $(STAMP): requirements.txt constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m training.demo --out $(DEMO_DIR)
+	$(PY) -m training.demo --out $(DEMO_DIR) $(DEMO_ARGS)
 
 test: setup
 	@$(PY) -m pytest -q; rc=$$?; \
