@@ -16,9 +16,9 @@ import numpy as np
 
 from depth_ros.networks import DepthNetwork
 from training.datasets import read_split_file
-from training.evaluate_depth import predict_disparities, raw_image_path
-from training.export_gt_depth import SPLIT_FILE, frame_gt_depth
-from training.export_gt_depth import read_split_file as read_test_refs
+from training.datasets.splits import TEST_FILE, read_frame_lines
+from training.depth_prediction import predict_disparities, raw_image_path
+from training.gt_depth import frame_gt_depth
 from training.metrics import evaluate_predictions
 from training.optimization import step_size_for_budget
 from training.options import Options
@@ -77,7 +77,7 @@ class HeldOutDrive:
 
     @classmethod
     def load(cls, root: Path) -> HeldOutDrive:
-        refs = read_test_refs(root / "splits" / SPLIT_NAME / SPLIT_FILE)
+        refs = read_frame_lines(root / "splits" / SPLIT_NAME / TEST_FILE)
         return cls([raw_image_path(root, ref, ".png") for ref in refs],
                    [frame_gt_depth(root, ref, "annotated") for ref in refs])  # fmt: skip
 

@@ -66,14 +66,9 @@ from depth_ros.networks.resnet_encoder import PretrainedWeightsError
 from training.datasets import read_split_file
 from training.intrinsics import K_ENTRIES, generic_focal_prior
 from training.mask_adjustment import build_detector
+from training.mask_cache import load_cached_masks, mask_cache_path, save_masks
 from training.options import MODEL_NAMES
-from training.precompute_masks import (
-    load_cached_masks,
-    mask_cache_path,
-    precompute_masks,
-    read_target_frames,
-    save_masks,
-)
+from training.precompute_masks import precompute_masks, read_target_frames
 from training.synthetic_kitti import KITTI_PRINCIPAL_POINT, TURNING
 from training.trainer import Trainer
 

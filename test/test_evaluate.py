@@ -16,7 +16,9 @@ from depth_test_models import BoxDetector
 from depth_ros.checkpoint import ModelMetadata, save_weights_folder
 from depth_ros.networks import DepthDecoder, ResnetEncoder
 from training import evaluate_depth
-from training.export_gt_depth import GT_FILE, SPLIT_FILE, export_gt_depths, load_gt_depths, save_gt_depths
+from training.datasets.splits import TEST_FILE as SPLIT_FILE
+from training.export_gt_depth import export_gt_depths
+from training.gt_depth import GT_FILE, load_gt_depths, save_gt_depths
 from training.metrics import MAX_DEPTH, METRIC_NAMES
 from training.synthetic_kitti import generate
 
@@ -199,7 +201,7 @@ def _split_without(dataset, tmp_path, missing: str) -> Path:
 BAD_INPUTS = {
     "missing split file": (lambda d, t: _model_args(d, "--eval_split", str(_split_without(d, t, SPLIT_FILE))),
                            "test_files.txt does not exist"),
-    "missing split folder": (lambda d, t: _model_args(d, "--eval_split", str(t / "nothing")), "does not exist"),
+    "missing split folder": (lambda d, t: _model_args(d, "--eval_split", str(t / "nothing")), "not found: no folder"),
     "missing gt_depths.npz": (lambda d, t: _model_args(d, "--eval_split", str(_split_without(d, t, GT_FILE))),
                               "python -m training.export_gt_depth"),
     "count mismatch": (lambda d, t: ["--ext_disp_to_eval", str(_save(t, _true_disparities(d)[:3])), "--eval_split",

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 from training import export_gt_depth
-from training.export_gt_depth import (
+from training.datasets.splits import SplitError, resolve_split_dir
+from training.datasets.splits import read_frame_lines as read_split_file
+from training.gt_depth import (
     GT_FILE,
     generate_depth_map,
     load_annotated_depth,
     load_gt_depths,
     project_velodyne_to_depth,
-    read_split_file,
-    resolve_split,
     save_gt_depths,
 )
 from training.synthetic_kitti import generate
@@ -188,7 +188,7 @@ def test_cli_errors(synthetic, tmp_path, capsys):
     assert export_gt_depth.main(["--data_path", str(synthetic), "--split", str(eigen), "--gt_source", "annotated"]) == 2
     assert "velodyne" in _one_error_line(capsys)
     assert export_gt_depth.main(["--data_path", str(synthetic), "--split", "nonexistent"]) == 2
-    assert "does not exist" in _one_error_line(capsys)
+    assert "split 'nonexistent' not found: no folder" in _one_error_line(capsys)
     no_calib = tmp_path / "kitti"
     shutil.copytree(synthetic / DATE, no_calib / DATE)
     (no_calib / DATE / "calib_cam_to_cam.txt").unlink()
@@ -204,8 +204,10 @@ def test_cli_errors(synthetic, tmp_path, capsys):
 
 def test_split_resolution_and_parsing(tmp_path):
     (tmp_path / "eigen").mkdir()
-    assert resolve_split("eigen", tmp_path) == tmp_path / "eigen"
-    assert resolve_split(str(tmp_path / "eigen"), "/nonexistent") == tmp_path / "eigen"
+    assert resolve_split_dir("eigen", tmp_path, files=()) == tmp_path / "eigen"
+    assert resolve_split_dir(str(tmp_path / "eigen"), "/nonexistent", files=()) == tmp_path / "eigen"
+    with pytest.raises(SplitError, match=r"split 'eigen' not found: .* lacks test_files\.txt"):
+        resolve_split_dir("eigen", tmp_path, files=("test_files.txt",))
     split_file = tmp_path / "eigen" / "test_files.txt"
     split_file.write_text("2011_09_26/2011_09_26_drive_0002_sync 0000000069 l\n\n9 3 r\n")
     refs = read_split_file(split_file)
@@ -214,7 +216,7 @@ def test_split_resolution_and_parsing(tmp_path):
         ("9", 3, 3),
     ]
     split_file.write_text("image 0\n")
-    with pytest.raises(export_gt_depth.SplitError, match=r"test_files\.txt:1"):
+    with pytest.raises(SplitError, match=r"test_files\.txt:1"):
         read_split_file(split_file)
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from depth_ros.networks.resnet_encoder import PretrainedWeightsError, hub_checkpoint_path
+from training.datasets.splits import SplitError
 from training.mask_adjustment import (
     COCO_WEIGHTS,
     adjust_disparity,
@@ -20,13 +21,8 @@ from training.mask_adjustment import (
     resize_masks,
     select_object_masks,
 )
-from training.precompute_masks import (
-    load_cached_masks,
-    main,
-    mask_cache_path,
-    precompute_masks,
-    read_target_frames,
-)
+from training.mask_cache import load_cached_masks, mask_cache_path
+from training.precompute_masks import main, precompute_masks, read_target_frames
 
 PERSON, BICYCLE, CAR, TRAFFIC_LIGHT = 1, 2, 3, 10
 H, W = 40, 60
@@ -259,7 +255,7 @@ def test_split_reading_dedups_targets_and_rejects_bad_lines(tmp_path):
     (split_dir / "val_files.txt").write_text(f"{FOLDER} 3\n")
     with pytest.raises(ValueError, match=r"val_files\.txt:1"):
         read_target_frames(str(split_dir), tmp_path)
-    with pytest.raises(FileNotFoundError, match="splits"):
+    with pytest.raises(SplitError, match="splits"):
         read_target_frames("missing", split_dir.parent)
 
 

@@ -29,7 +29,8 @@ from training.datasets import (
     resolve_split_dir,
 )
 from training.datasets.image_cache import load_rgb, resize_pyramid
-from training.datasets.mono_dataset import ColorJitterParams, SplitLine
+from training.datasets.mono_dataset import ColorJitterParams
+from training.datasets.splits import SplitLine
 from training.layers import compute_reprojection_loss, get_smooth_loss, mean_normalized, transformation_from_parameters
 from training.loss import LossSettings, SelfSupervisedLoss, minimum_reprojection
 from training.model import MonodepthModel

@@ -32,87 +32,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image
-from torch import nn
 from tqdm import tqdm
 
-from depth_ros.atomic_io import atomic_write, atomic_write_bytes, atomic_write_text
+from depth_ros.atomic_io import atomic_write_bytes, atomic_write_text
 from depth_ros.checkpoint import CheckpointError, load_depth_network
-from depth_ros.geometry import STEREO_SCALE_FACTOR, disp_to_depth
+from depth_ros.geometry import STEREO_SCALE_FACTOR
 from depth_ros.kitti import KittiFormatError
-from depth_ros.networks import DepthNetwork
 from depth_ros.networks.resnet_encoder import PretrainedWeightsError
-from depth_ros.preprocess import resize_rgb, rgb_to_tensor
-from training.export_gt_depth import (
-    DEFAULT_SPLITS_DIR,
-    GT_FILE,
-    SPLIT_FILE,
-    FrameRef,
-    SplitError,
-    load_gt_depths,
-    read_split_file,
-    resolve_split,
-)
-from training.mask_adjustment import adjust_disparity, build_detector, detect_object_masks
-from training.metrics import METRIC_NAMES, EvalError, batch_post_process_disparity, evaluate_predictions
+from training.datasets.splits import DEFAULT_SPLITS_DIR, TEST_FILE, SplitError, read_frame_lines, resolve_split_dir
+from training.depth_prediction import predict_disparities, raw_image_path, save_array
+from training.gt_depth import GT_FILE, load_gt_depths
+from training.mask_adjustment import build_detector
+from training.metrics import METRIC_NAMES, EvalError, evaluate_predictions
 from training.report import markdown_table
 
 BENCHMARK_SIZE = (1216, 352)  # (width, height) of KITTI depth-benchmark submissions
 BENCHMARK_MAX_DEPTH = 80.0  # metres
 BENCHMARK_DEPTH_SCALE = 256.0  # uint16 PNG value per metre
 EIGEN_TO_BENCHMARK_IDS = Path("benchmark") / "eigen_to_benchmark_ids.npy"
-
-
-def raw_image_path(data_path: str | Path, ref: FrameRef, ext: str) -> Path:
-    """``data_path/<date>/<drive>/image_0N/data/<frame:010d><ext>`` of a KITTI raw split line."""
-    return Path(data_path) / ref.folder / f"image_0{ref.cam}" / "data" / f"{ref.frame_index:010d}{ext}"
-
-
-def load_image_tensor(path: str | Path, width: int, height: int) -> torch.Tensor:
-    """1×3×height×width float tensor in [0, 1]: the image as RGB, resized with PIL LANCZOS (no crop)."""
-    with Image.open(path) as image:
-        rgb = np.asarray(image.convert("RGB"))
-    return rgb_to_tensor(resize_rgb(rgb, width, height))
-
-
-@torch.no_grad()
-def predict_disparities(
-    network: DepthNetwork,
-    image_paths: Sequence[Path],
-    size: tuple[int, int],
-    depth_range: tuple[float, float],
-    batch_size: int = 16,
-    post_process: bool = False,
-    device: str | torch.device = "cpu",
-    detector: nn.Module | None = None,
-) -> np.ndarray:
-    """N×H×W float32 scaled disparities (1/metres in model units) for the images at ``size`` = (H, W).
-
-    ``depth_range`` = (min_depth, max_depth) of :func:`disp_to_depth`. With ``post_process`` each batch
-    runs with its horizontal flip and the two are blended by ``batch_post_process_disparity``. With a
-    ``detector`` (eval mode), each network disparity is Mask R-CNN-adjusted with the objects detected on its
-    own input image (flipped images included) before the conversion.
-    """
-    height, width = size
-    predictions = []
-    with tqdm(total=len(image_paths), desc="predict", unit="img", disable=None) as progress:
-        for start in range(0, len(image_paths), batch_size):
-            batch = image_paths[start : start + batch_size]
-            images = torch.cat([load_image_tensor(path, width, height) for path in batch]).to(device)
-            if post_process:
-                images = torch.cat([images, torch.flip(images, [3])])
-            disp = network(images)
-            if detector is not None:
-                disp = adjust_disparity(disp, detect_object_masks(detector, images))
-            scaled_disp, _ = disp_to_depth(disp, *depth_range)
-            scaled_disp = scaled_disp[:, 0].cpu().numpy()
-            if post_process:
-                scaled_disp = batch_post_process_disparity(
-                    scaled_disp[: len(batch)], scaled_disp[len(batch) :, :, ::-1]
-                )
-            predictions.append(scaled_disp)
-            progress.update(len(batch))
-    return np.concatenate(predictions)
 
 
 def load_external_disparities(path: str | Path, eigen_to_benchmark_ids: Path | None = None) -> np.ndarray:
@@ -210,7 +147,7 @@ def obtain_disparities(args: argparse.Namespace, split_dir: Path) -> tuple[np.nd
         return load_external_disparities(args.ext_disp_to_eval, ids), out_dir, str(args.ext_disp_to_eval), settings
     out_dir = Path(args.load_weights_folder)
     try:
-        refs = read_split_file(split_dir / SPLIT_FILE)
+        refs = read_frame_lines(split_dir / TEST_FILE)
     except SplitError as error:
         hint = (
             "; the benchmark split's 'image N' lines need --ext_disp_to_eval" if split_dir.name == "benchmark" else ""
@@ -240,16 +177,6 @@ def obtain_disparities(args: argparse.Namespace, split_dir: Path) -> tuple[np.nd
     return pred_disps, out_dir, str(out_dir), settings
 
 
-def save_array(path: Path, array: np.ndarray) -> Path:
-    """``np.save`` to ``path`` atomically."""
-
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as stream:
-            np.save(stream, array)
-
-    return atomic_write(path, write)
-
-
 def eval_label(source: str, args: argparse.Namespace) -> str:
     """``source`` plus a ``+tag`` for every test-time option that changes the numbers."""
     tags = ["pp"] if args.post_process else []
@@ -265,7 +192,7 @@ def eval_label(source: str, args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> None:
     """Predict (or load) disparities, then save them, write benchmark PNGs, or score them."""
     check_options(args)
-    split_dir = resolve_split(args.eval_split, args.splits_dir)
+    split_dir = resolve_split_dir(args.eval_split, args.splits_dir, files=())
     split = split_dir.name
     scoring = not args.no_eval and split != "benchmark"
     gt_depths = load_gt_depths(split_dir / GT_FILE) if scoring else None  # fail before the long prediction

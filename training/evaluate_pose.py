@@ -29,8 +29,8 @@ from tqdm import tqdm
 from depth_ros.atomic_io import atomic_write_text
 from depth_ros.checkpoint import CheckpointError, infer_num_layers, load_module_state, load_state_file, read_metadata
 from depth_ros.networks import PoseDecoder, ResnetEncoder
-from training.evaluate_depth import load_image_tensor, save_array
-from training.export_gt_depth import DEFAULT_SPLITS_DIR, FrameRef, SplitError, read_split_file
+from training.datasets.splits import DEFAULT_SPLITS_DIR, SplitError, SplitLine, read_frame_lines
+from training.depth_prediction import load_image_tensor, save_array
 from training.layers import transformation_from_parameters
 from training.metrics import EvalError
 
@@ -92,7 +92,7 @@ def snippet_ates(pred_poses: np.ndarray, gt_local: np.ndarray, track_length: int
     )
 
 
-def odom_image_path(data_path: str | Path, ref: FrameRef, frame_index: int, ext: str) -> Path:
+def odom_image_path(data_path: str | Path, ref: SplitLine, frame_index: int, ext: str) -> Path:
     """``data_path/sequences/<seq:02d>/image_<cam>/<frame:06d><ext>`` of an odometry split line."""
     return Path(data_path) / "sequences" / f"{int(ref.folder):02d}" / f"image_{ref.cam}" / f"{frame_index:06d}{ext}"
 
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> None:
         raise EvalError("--batch_size must be at least 1")
     sequence = sequence_of(args.eval_split)
     split_file = Path(args.splits_dir) / "odom" / f"test_files_{sequence:02d}.txt"
-    refs = read_split_file(split_file)
+    refs = read_frame_lines(split_file)
     if not all(ref.folder.isdigit() for ref in refs):
         raise SplitError(f"{split_file}: odometry lines must start with a sequence number ('9 0 l')")
     gt_local = local_gt_poses(load_gt_poses(Path(args.data_path) / "poses" / f"{sequence:02d}.txt"))

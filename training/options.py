@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from training.datasets.splits import DEFAULT_SPLITS_DIR
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SPLITS_DIR = Path(__file__).resolve().parent / "splits"
 
 SPLIT_NAMES = ("eigen_zhou", "eigen_full", "odom", "benchmark")
 DATASET_NAMES = ("kitti", "kitti_odom", "kitti_depth", "kitti_test")

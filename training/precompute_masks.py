@@ -14,60 +14,22 @@ whose file exists are skipped, so an interrupted run resumes. The trainer reads 
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from depth_ros.atomic_io import atomic_write_bytes
 from depth_ros.networks.resnet_encoder import PretrainedWeightsError
-from training.datasets import KITTIRAWDataset, SplitError, read_split_file, resolve_split_dir
-from training.datasets.mono_dataset import SIDE_MAP, SplitLine
-from training.datasets.splits import SPLIT_FILES
+from training.datasets import KITTIRAWDataset, SplitError, resolve_split_dir
+from training.datasets.splits import TRAIN_FILE, VAL_FILE, read_frame_lines
 from training.mask_adjustment import build_detector, detect_object_masks
-
-MASKS_KEY = "masks"
+from training.mask_cache import mask_cache_path, save_masks
 
 Frame = tuple[str, int, str]  # (folder, frame index, side)
-
-
-def mask_cache_path(cache_dir: str | Path, folder: str, frame: int, side: str, size: tuple[int, int]) -> Path:
-    """Cache file of one target frame; ``size`` = (height, width) the masks were computed at."""
-    height, width = size
-    return Path(cache_dir) / f"{width}x{height}" / folder / f"image_0{SIDE_MAP[side]}" / f"{frame:010d}.npz"
-
-
-def load_cached_masks(
-    cache_dir: str | Path, folder: str, frame: int, side: str, size: tuple[int, int], *, hflip: bool = False
-) -> torch.Tensor:
-    """The cached object masks of one target frame: K×H×W bool (K may be 0), ``size`` = (height, width).
-
-    Masks are computed on the unflipped image; when the dataset flips a sample horizontally, the masks
-    must be flipped with it: pass ``hflip=True`` (same as ``masks.flip(-1)``). Lower scales come from
-    ``mask_adjustment.resize_masks``.
-    """
-    path = mask_cache_path(cache_dir, folder, frame, side, size)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no cached masks at {path}; run `python -m training.precompute_masks --data_path <data_path> "
-            f"--split <split> --height {size[0]} --width {size[1]} --out {cache_dir}` first"
-        )
-    with np.load(path) as data:
-        masks = torch.from_numpy(data[MASKS_KEY])
-    return masks.flip(-1) if hflip else masks
-
-
-def save_masks(path: Path, masks: torch.Tensor) -> None:
-    """Write K×H×W bool masks as a compressed .npz, atomically."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{MASKS_KEY: masks.cpu().numpy().astype(bool)})
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_target_frames(split: str, splits_dir: str | Path) -> list[Frame]:
@@ -77,11 +39,8 @@ def read_target_frames(split: str, splits_dir: str | Path) -> list[Frame]:
     """
     folder = resolve_split_dir(split, splits_dir)
     frames: dict[Frame, None] = {}
-    for name in SPLIT_FILES:
-        for number, text in enumerate(read_split_file(folder / name), start=1):
-            line = SplitLine.parse(text)
-            if line.side not in SIDE_MAP:
-                raise ValueError(f"{folder / name}:{number}: expected '<folder> <frame> <side>', got {text!r}")
+    for name in (TRAIN_FILE, VAL_FILE):
+        for line in read_frame_lines(folder / name):
             frames[(line.folder, line.frame_index, line.side)] = None
     return list(frames)
 

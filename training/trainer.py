@@ -49,14 +49,15 @@ from depth_ros.checkpoint import (
 from training.augment import WeatherAugmentation
 from training.datasets import DATASETS, DatasetError, ImageCache, MonoDataset, read_split_file, resolve_split_dir
 from training.datasets.mono_dataset import OBJECT_MASKS, STEREO_FRAME, FrameId, collate_samples
+from training.datasets.splits import TRAIN_FILE, VAL_FILE
 from training.distributed import DistributedContext
 from training.intrinsics import LEARNED_K, IntrinsicsAverage, generic_focal_prior, hold_intrinsics_head
 from training.loss import LossSettings, SelfSupervisedLoss
 from training.mask_adjustment import build_detector, detect_object_masks
+from training.mask_cache import load_cached_masks
 from training.model import NUM_DATASET_SCALES, MonodepthModel
 from training.optimization import build_optimizer, build_scheduler, scaled_learning_rate, warmup_factor
 from training.options import Options, validate_options
-from training.precompute_masks import load_cached_masks
 from training.random_state import capture_random_state, restore_random_state, seed_everything
 from training.tensorboard_log import write_summaries
 from training.view_synthesis import ViewSynthesis, add_adjusted_disparities
@@ -249,7 +250,7 @@ class Trainer:
     def _build_loaders(self) -> tuple[DataLoader, DataLoader | None, DistributedSampler | None]:
         opt = self.opt
         split_dir = resolve_split_dir(opt.split, opt.splits_dir)
-        train_set = self.make_dataset(read_split_file(split_dir / "train_files.txt"), is_train=True)
+        train_set = self.make_dataset(read_split_file(split_dir / TRAIN_FILE), is_train=True)
         train_set.verify_first_sample()
         sampler = None
         if self.dist.enabled:
@@ -273,7 +274,7 @@ class Trainer:
         _require_a_batch(train_loader, "training")
         val_loader = None
         if self.dist.is_main:
-            val_set = self.make_dataset(read_split_file(split_dir / "val_files.txt"), is_train=False)
+            val_set = self.make_dataset(read_split_file(split_dir / VAL_FILE), is_train=False)
             val_loader = DataLoader(
                 val_set, shuffle=True, generator=torch.Generator().manual_seed(opt.seed + 1), **common
             )

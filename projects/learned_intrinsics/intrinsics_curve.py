@@ -55,7 +55,8 @@ from benchmarks._synthetic_training import (
 from benchmarks.ablation import calibration_px, intrinsics_entries, intrinsics_errors, intrinsics_px
 from depth_ros.kitti import camera_poses
 from projects.learned_intrinsics.study_motions import MOTIONS
-from training.datasets.mono_dataset import SplitLine, collate_samples
+from training.datasets.mono_dataset import collate_samples
+from training.datasets.splits import SplitLine
 from training.intrinsics import K_ENTRIES, LEARNED_K
 from training.options import MODEL_NAMES
 from training.synthetic_kitti import IMAGE_CENTRE, KITTI_PRINCIPAL_POINT

@@ -36,7 +36,7 @@ from benchmarks._synthetic_training import NATIVE_SIZE
 from benchmarks.ablation import TARGET_CENTRE_ERROR, TARGET_FOCAL_ERROR
 from depth_ros.kitti import camera_poses, rectified_intrinsics
 from projects.learned_intrinsics.study_motions import MOTIONS
-from training.export_gt_depth import load_annotated_depth
+from training.gt_depth import load_annotated_depth
 from training.synthetic_kitti import KITTI_PRINCIPAL_POINT, generate
 
 RESULTS = Path(__file__).resolve().parent / "results" / "intrinsics_identifiability.json"

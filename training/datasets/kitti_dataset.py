@@ -14,8 +14,9 @@ import numpy as np
 from PIL import Image
 
 from depth_ros.geometry import KITTI_K_NORM
-from training.datasets.mono_dataset import SIDE_MAP, MonoDataset, SplitLine
-from training.export_gt_depth import generate_depth_map, load_annotated_depth
+from training.datasets.mono_dataset import MonoDataset
+from training.datasets.splits import SIDE_TO_CAM, SplitLine
+from training.gt_depth import generate_depth_map, load_annotated_depth
 
 KITTI_FULL_RES_SHAPE = (1242, 375)  # (width, height) of depth_gt
 
@@ -49,11 +50,11 @@ class KITTIRAWDataset(KITTIDataset):
     """
 
     def get_image_path(self, folder: str, frame_index: int, side: str | None) -> Path:
-        return self.data_path / folder / f"image_0{SIDE_MAP[side]}" / "data" / f"{frame_index:010d}{self.img_ext}"
+        return self.data_path / folder / f"image_0{SIDE_TO_CAM[side]}" / "data" / f"{frame_index:010d}{self.img_ext}"
 
     def get_depth(self, folder: str, frame_index: int, side: str | None) -> np.ndarray:
         calib_dir = self.data_path / folder.split("/")[0]
-        depth = generate_depth_map(calib_dir, self.velodyne_path(folder, frame_index), cam=SIDE_MAP[side])
+        depth = generate_depth_map(calib_dir, self.velodyne_path(folder, frame_index), cam=SIDE_TO_CAM[side])
         return resize_depth_nearest(depth, self.full_res_shape)
 
 
@@ -61,7 +62,7 @@ class KITTIOdomDataset(KITTIDataset):
     """KITTI odometry: ``<data_path>/sequences/%02d/image_{2,3}/%06d<ext>``; no ground truth."""
 
     def get_image_path(self, folder: str, frame_index: int, side: str | None) -> Path:
-        return (self.data_path / "sequences" / f"{int(folder):02d}" / f"image_{SIDE_MAP[side]}"
+        return (self.data_path / "sequences" / f"{int(folder):02d}" / f"image_{SIDE_TO_CAM[side]}"
                 / f"{frame_index:06d}{self.img_ext}")
 
     def check_depth(self) -> bool:
@@ -75,10 +76,10 @@ class KITTIDepthDataset(KITTIDataset):
     """
 
     def get_image_path(self, folder: str, frame_index: int, side: str | None) -> Path:
-        return self.data_path / folder / f"image_0{SIDE_MAP[side]}" / "data" / f"{frame_index:010d}{self.img_ext}"
+        return self.data_path / folder / f"image_0{SIDE_TO_CAM[side]}" / "data" / f"{frame_index:010d}{self.img_ext}"
 
     def depth_path(self, folder: str, frame_index: int, side: str | None) -> Path:
-        return (self.data_path / folder / "proj_depth" / "groundtruth" / f"image_0{SIDE_MAP[side]}"
+        return (self.data_path / folder / "proj_depth" / "groundtruth" / f"image_0{SIDE_TO_CAM[side]}"
                 / f"{frame_index:010d}.png")
 
     def check_depth(self) -> bool:

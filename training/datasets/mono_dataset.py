@@ -39,6 +39,7 @@ from torchvision.transforms import ColorJitter
 
 from depth_ros.geometry import scale_intrinsics
 from training.datasets.image_cache import ImageCache, load_rgb, resize_pyramid
+from training.datasets.splits import OTHER_SIDE, SIDE_TO_CAM, SplitLine
 
 if TYPE_CHECKING:
     from training.augment import WeatherAugmentation
@@ -48,8 +49,6 @@ FrameId = int | str
 ObjectMaskLoader = Callable[..., torch.Tensor]
 OBJECT_MASKS = "object_masks"
 STEREO_FRAME = "s"
-SIDE_MAP = {"2": 2, "3": 3, "l": 2, "r": 3}
-OTHER_SIDE = {"l": "r", "r": "l", "2": "3", "3": "2"}
 STEREO_BASELINE = 0.1  # Monodepth2's nominal baseline (KITTI's is 0.54 m, hence ×5.4 for metric depth)
 BRIGHTNESS = CONTRAST = SATURATION = (0.8, 1.2)
 HUE = (-0.1, 0.1)
@@ -57,22 +56,6 @@ HUE = (-0.1, 0.1)
 
 class DatasetError(RuntimeError):
     """Training data is missing, unreadable or too small."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitLine:
-    """One split-file line. ``side`` is None (and the frame 0) for lines without three tokens."""
-
-    folder: str
-    frame_index: int
-    side: str | None
-
-    @classmethod
-    def parse(cls, line: str) -> SplitLine:
-        tokens = line.split()
-        if len(tokens) == 3:
-            return cls(tokens[0], int(tokens[1]), tokens[2])
-        return cls(tokens[0], 0, None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,7 +222,7 @@ class MonoDataset(Dataset):
 
         if STEREO_FRAME in self.frame_idxs:
             stereo_T = np.eye(4, dtype=np.float32)
-            side_sign = -1.0 if SIDE_MAP[line.side] == 2 else 1.0
+            side_sign = -1.0 if SIDE_TO_CAM[line.side] == 2 else 1.0
             baseline_sign = -1.0 if do_flip else 1.0
             stereo_T[0, 3] = side_sign * baseline_sign * STEREO_BASELINE
             inputs["stereo_T"] = torch.from_numpy(stereo_T)
