@@ -35,18 +35,19 @@ from typing import Any
 
 import cv2
 import numpy as np
-from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
 from tqdm import tqdm
 
 from depth_ros import kitti
 from depth_ros.atomic_io import staged_directory
+from depth_ros.interface import RECORDED_QOS, STATIC_QOS
 from depth_ros.kitti import KittiFormatError
 from depth_ros.messages import (
     make_camera_info,
     make_header,
     rgb_to_image,
     rosbags_message_types,
+    rosbags_qos,
     rosbags_typestore,
     serialize,
 )
@@ -158,22 +159,6 @@ def _tf_message(edges: list[tuple[str, str, np.ndarray]], stamp_ns: int) -> Any:
     return types["tf2_msgs/msg/TFMessage"](transforms=transforms)
 
 
-def _reliable_qos(durability: QosDurability, depth: int) -> Qos:
-    """A reliable keep-last QoS profile as rosbag2 records it in ``offered_qos_profiles``."""
-    never = QosTime(0, 0)
-    return Qos(
-        QosHistory.KEEP_LAST,
-        depth,
-        QosReliability.RELIABLE,
-        durability,
-        never,
-        never,
-        QosLiveliness.AUTOMATIC,
-        never,
-        False,
-    )
-
-
 def _read_bgr(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
     """H×W×3 uint8 BGR pixels of a KITTI PNG, checked against the calibrated image size."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -223,7 +208,7 @@ def convert_drive(
             TF_STATIC_TOPIC,
             tf_static.__msgtype__,
             typestore=typestore,
-            offered_qos_profiles=[_reliable_qos(QosDurability.TRANSIENT_LOCAL, 1)],
+            offered_qos_profiles=[rosbags_qos(STATIC_QOS)],
         )
         writer.write(tf_connection, tf_stamp_ns, serialize(tf_static))
         connections = {}
@@ -234,7 +219,7 @@ def convert_drive(
                     topic,
                     msgtype,
                     typestore=typestore,
-                    offered_qos_profiles=[_reliable_qos(QosDurability.VOLATILE, 10)],
+                    offered_qos_profiles=[rosbags_qos(RECORDED_QOS)],
                 )
                 for topic, msgtype in (
                     (image_topic, types.Image.__msgtype__),

@@ -25,8 +25,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from depth_ros.encodings import COLOUR_ENCODINGS, DEPTH_ENCODINGS, Encoding
+from depth_ros.interface import QosSettings
+
 __all__ = [
-    "COLOUR_ENCODINGS",
     "ImageFormatError",
     "MessageTypes",
     "camera_info_to_K",
@@ -42,6 +44,7 @@ __all__ = [
     "points_to_pointcloud2",
     "rgb_to_image",
     "rosbags_message_types",
+    "rosbags_qos",
     "rosbags_typestore",
     "scale_camera_info",
     "serialize",
@@ -82,6 +85,25 @@ def rosbags_typestore() -> Any:
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_HUMBLE)
+
+
+def rosbags_qos(settings: QosSettings) -> Any:
+    """The ``rosbags`` QoS profile of one of the node interface's settings, as rosbag2 records it in
+    ``offered_qos_profiles`` (keep-last, automatic liveliness, no deadline, lifespan or lease)."""
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    never = QosTime(0, 0)
+    return Qos(
+        QosHistory.KEEP_LAST,
+        settings.depth,
+        QosReliability.RELIABLE if settings.reliable else QosReliability.BEST_EFFORT,
+        QosDurability.TRANSIENT_LOCAL if settings.transient_local else QosDurability.VOLATILE,
+        never,
+        never,
+        QosLiveliness.AUTOMATIC,
+        never,
+        False,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -211,25 +233,6 @@ def _float_array(msg: Any, name: str, size: int, what: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 # Images
 
-# encoding -> (channels, bytes per channel) of the stored pixels
-COLOUR_ENCODINGS: dict[str, tuple[int, int]] = {
-    "rgb8": (3, 1),
-    "bgr8": (3, 1),
-    "rgba8": (4, 1),
-    "bgra8": (4, 1),
-    "mono8": (1, 1),
-    "rgb16": (3, 2),
-    "bgr16": (3, 2),
-    "rgba16": (4, 2),
-    "bgra16": (4, 2),
-    "mono16": (1, 2),
-    **{f"bayer_{pattern}{bits}": (1, bits // 8) for pattern in ("rggb", "bggr", "gbrg", "grbg") for bits in (8, 16)},
-    "yuv422": (2, 1),
-    "uyvy": (2, 1),
-    "yuyv": (2, 1),
-    "yuv422_yuy2": (2, 1),
-}
-
 # ROS names the 2×2 Bayer tile from its top-left pixel, OpenCV from the second row/column.
 _BAYER_TO_RGB = {
     "rggb": cv2.COLOR_BayerBG2RGB,
@@ -243,11 +246,10 @@ _YUV422_TO_RGB = {
     "yuyv": cv2.COLOR_YUV2RGB_YUYV,
     "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV,
 }
-_DEPTH_ENCODINGS: dict[str, tuple[int, int]] = {"32FC1": (1, 4), "16UC1": (1, 2)}
 _GENERIC_ENCODING = re.compile(r"^(8|16|32|64)(U|S|F)C\d+$")
 
 
-def _image_pixels(msg: Any, layouts: dict[str, tuple[int, int]], kind: str) -> tuple[str, np.ndarray]:
+def _image_pixels(msg: Any, layouts: dict[str, Encoding], kind: str) -> tuple[str, np.ndarray]:
     """Validate an Image and return (encoding, H×W×C array in native byte order), honouring ``step``.
 
     The array is uint8 for 1-byte channels, uint16 for 2-byte and float32 for 4-byte ones.
@@ -257,7 +259,7 @@ def _image_pixels(msg: Any, layouts: dict[str, tuple[int, int]], kind: str) -> t
     if not isinstance(encoding, str):
         raise ImageFormatError(f"{what}: field 'encoding' is missing or not a string")
     if encoding not in layouts:
-        if _GENERIC_ENCODING.match(encoding) or encoding in COLOUR_ENCODINGS or encoding in _DEPTH_ENCODINGS:
+        if _GENERIC_ENCODING.match(encoding) or encoding in COLOUR_ENCODINGS or encoding in DEPTH_ENCODINGS:
             raise ImageFormatError(f"{what}: encoding '{encoding}' is not a {kind} encoding")
         raise ImageFormatError(f"{what}: unsupported encoding '{encoding}' (expected {kind}: {', '.join(layouts)})")
     height = _int_field(msg, "height", what)
@@ -265,7 +267,7 @@ def _image_pixels(msg: Any, layouts: dict[str, tuple[int, int]], kind: str) -> t
     step = _int_field(msg, "step", what)
     if height <= 0 or width <= 0:
         raise ImageFormatError(f"{what}: empty image ({width}×{height} pixels)")
-    channels, channel_bytes = layouts[encoding]
+    channels, channel_bytes = layouts[encoding].channels, layouts[encoding].channel_bytes
     if channels == 2 and width % 2:
         raise ImageFormatError(f"{what}: {encoding} packs pixel pairs but the width {width} is odd")
     row_bytes = width * channels * channel_bytes
@@ -306,12 +308,8 @@ def image_to_rgb(msg: Any) -> np.ndarray:
             rgb = cv2.cvtColor(pixels[:, :, 0], _BAYER_TO_RGB[encoding[6:10]])
         elif encoding in _YUV422_TO_RGB:
             rgb = cv2.cvtColor(pixels, _YUV422_TO_RGB[encoding])
-        elif encoding.startswith("mono"):
-            rgb = np.repeat(pixels, 3, axis=2)
-        elif encoding.startswith("bgr"):
-            rgb = pixels[:, :, 2::-1]
         else:
-            rgb = pixels[:, :, :3]
+            rgb = pixels[:, :, COLOUR_ENCODINGS[encoding].rgb]
     except cv2.error as exc:
         raise ImageFormatError(f"Image: OpenCV cannot convert {encoding}: {str(exc).strip()}") from None
     if rgb.dtype == np.uint16:
@@ -369,7 +367,7 @@ def image_to_depth(msg: Any) -> np.ndarray:
     ``32FC1`` is metres: finite values ≤ 0 become NaN, NaN and ±Inf (REP-117 out of range) are kept.
     ``16UC1`` is millimetres with 0 meaning invalid (OpenNI convention).
     """
-    encoding, pixels = _image_pixels(msg, _DEPTH_ENCODINGS, "depth")
+    encoding, pixels = _image_pixels(msg, DEPTH_ENCODINGS, "depth")
     if encoding == "32FC1":
         depth = pixels[:, :, 0]
         depth[np.isfinite(depth) & (depth <= 0)] = np.nan

@@ -51,25 +51,32 @@ from depth_ros.depth_processor import (
     ThrottledErrorLog,
     create_estimator,
 )
+from depth_ros.interface import (
+    CAMERA_INFO_TYPE,
+    IMAGE_TYPE,
+    INPUT_CAMERA_INFO_TOPIC,
+    INPUT_IMAGE_TOPIC,
+    INPUT_QOS,
+    NODE_NAME,
+    OUTPUT_QOS,
+    POINT_CLOUD_TYPE,
+    QosSettings,
+    published_outputs,
+)
 from depth_ros.messages import default_message_types
 
 __all__ = ["DepthNode", "main"]
 
-NODE_NAME = "depth_node"
-# Sensor-data QoS (best effort, volatile) but keep only the newest image: older ones are stale.
-IMAGE_QOS = QoSProfile(
-    history=QoSHistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=QoSReliabilityPolicy.BEST_EFFORT,
-    durability=QoSDurabilityPolicy.VOLATILE,
-)
-# Outputs: reliable so that RViz's default (reliable) subscriptions receive them.
-OUTPUT_QOS = QoSProfile(
-    history=QoSHistoryPolicy.KEEP_LAST,
-    depth=5,
-    reliability=QoSReliabilityPolicy.RELIABLE,
-    durability=QoSDurabilityPolicy.VOLATILE,
-)
+
+
+def rclpy_qos(settings: QosSettings) -> QoSProfile:
+    """rclpy's profile of one of the interface's QoS settings."""
+    return QoSProfile(
+        history=QoSHistoryPolicy.KEEP_LAST,
+        depth=settings.depth,
+        reliability=QoSReliabilityPolicy.RELIABLE if settings.reliable else QoSReliabilityPolicy.BEST_EFFORT,
+        durability=QoSDurabilityPolicy.TRANSIENT_LOCAL if settings.transient_local else QoSDurabilityPolicy.VOLATILE,
+    )
 
 
 class DepthNode(Node):
@@ -93,20 +100,21 @@ class DepthNode(Node):
             f"model {self.config.model_path} on {backend.name} ({backend.device}), scale {self.config.scale_strategy}"
         )
 
-        self._depth_pub = self.create_publisher(types.Image, "depth/image", OUTPUT_QOS)
-        self._info_pub = self.create_publisher(types.CameraInfo, "depth/camera_info", OUTPUT_QOS)
-        self._colour_pub = self.create_publisher(types.Image, "depth/colorized", OUTPUT_QOS)
-        self._points_pub = (
-            self.create_publisher(types.PointCloud2, "points", OUTPUT_QOS) if self.config.publish_points else None
-        )
+        classes = {IMAGE_TYPE: types.Image, CAMERA_INFO_TYPE: types.CameraInfo, POINT_CLOUD_TYPE: types.PointCloud2}
+        self._publishers = {
+            output.field: self.create_publisher(classes[output.msgtype], output.topic, rclpy_qos(OUTPUT_QOS))
+            for output in published_outputs(self.config.publish_points)
+        }
         self._camera_info: Any = None
         self._frames = LatestSlot()
         self._errors = ThrottledErrorLog(self.get_logger().warning)
         self._latency = LatencyTracker(self.config.latency_log_period_s)
-        image_sub = self.create_subscription(types.Image, "image", self._frames.put, IMAGE_QOS)
+        image_sub = self.create_subscription(types.Image, INPUT_IMAGE_TOPIC, self._frames.put, rclpy_qos(INPUT_QOS))
         self.get_logger().info(f"subscribed to {image_sub.topic_name} with sensor-data QoS (best effort, keep last 1)")
         if self.config.use_camera_info:
-            info_sub = self.create_subscription(types.CameraInfo, "camera_info", self._on_camera_info, IMAGE_QOS)
+            info_sub = self.create_subscription(
+                types.CameraInfo, INPUT_CAMERA_INFO_TOPIC, self._on_camera_info, rclpy_qos(INPUT_QOS)
+            )
             self.get_logger().info(
                 f"subscribed to {info_sub.topic_name} with sensor-data QoS (best effort, keep last 1)"
             )
@@ -134,12 +142,10 @@ class DepthNode(Node):
             start = time.perf_counter()
             try:
                 outputs = self.processor.process(image_msg, self._camera_info)
-                self._depth_pub.publish(outputs.depth)
-                self._colour_pub.publish(outputs.colorized)
-                if outputs.camera_info is not None:
-                    self._info_pub.publish(outputs.camera_info)
-                if self._points_pub is not None and outputs.points is not None:
-                    self._points_pub.publish(outputs.points)
+                for field, publisher in self._publishers.items():
+                    message = getattr(outputs, field)
+                    if message is not None:  # camera_info and points need intrinsics
+                        publisher.publish(message)
             except FrameError as exc:
                 self._errors.report(exc)
                 continue

@@ -32,6 +32,7 @@ import numpy as np
 
 from depth_ros.backends import Backend, ModelBundle, create_backend, open_model
 from depth_ros.checkpoint import ModelMetadata
+from depth_ros.encodings import ARRAY_ENCODINGS
 from depth_ros.geometry import (
     STEREO_SCALE_FACTOR,
     GroundPlaneError,
@@ -44,15 +45,6 @@ from depth_ros.preprocess import resize_rgb
 
 ScaleStrategy = Literal["relative", "stereo", "fixed", "camera_height"]
 SCALE_STRATEGIES: tuple[str, ...] = ("relative", "stereo", "fixed", "camera_height")
-# encoding → (channels, selector of R, G, B along the channel axis). Slices are views, so rgb8 input
-# reaches the resize without a copy; mono is replicated to three channels.
-ENCODINGS: dict[str, tuple[int, slice | list[int]]] = {
-    "rgb8": (3, slice(None)),
-    "bgr8": (3, slice(None, None, -1)),
-    "rgba8": (4, slice(0, 3)),
-    "bgra8": (4, slice(2, None, -1)),
-    "mono8": (1, [0, 0, 0]),
-}
 
 
 class InputError(ValueError):
@@ -98,13 +90,13 @@ def to_rgb(image: np.ndarray, encoding: str = "rgb8") -> np.ndarray:
     uint8 arrays hold 0…255; float arrays (any float dtype) hold 0…1 and are rounded to uint8 as a
     decoded JPEG would be. mono8 may be H×W or H×W×1. Raises InputError on anything else.
     """
-    if encoding not in ENCODINGS:
-        raise InputError(f"unsupported encoding {encoding!r}: expected one of {', '.join(ENCODINGS)}")
+    if encoding not in ARRAY_ENCODINGS:
+        raise InputError(f"unsupported encoding {encoding!r}: expected one of {', '.join(ARRAY_ENCODINGS)}")
     if not isinstance(image, np.ndarray):
         raise InputError(f"expected a numpy array, got {type(image).__name__}")
     if image.size == 0:
         raise InputError(f"empty image (shape {image.shape})")
-    channels, rgb_channels = ENCODINGS[encoding]
+    channels, rgb_channels = ARRAY_ENCODINGS[encoding].channels, ARRAY_ENCODINGS[encoding].rgb
     pixels = image[:, :, None] if image.ndim == 2 and channels == 1 else image
     if pixels.ndim != 3 or pixels.shape[2] != channels:
         expected = "H×W or H×W×1" if channels == 1 else f"H×W×{channels}"
@@ -120,7 +112,7 @@ def to_rgb(image: np.ndarray, encoding: str = "rgb8") -> np.ndarray:
         pixels = np.rint(pixels * 255.0).astype(np.uint8)
     elif pixels.dtype != np.uint8:
         raise InputError(f"image dtype must be uint8 or float in [0, 1], got {pixels.dtype}")
-    return np.ascontiguousarray(pixels[:, :, rgb_channels])
+    return np.ascontiguousarray(pixels[:, :, rgb_channels])  # rgb8 (a slice, so a view) is not copied twice
 
 
 def check_intrinsics(K_px: np.ndarray) -> np.ndarray:

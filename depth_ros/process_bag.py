@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 from rosbags.convert.converter import create_connections_converters
 from rosbags.highlevel import AnyReader, AnyReaderError
-from rosbags.interfaces import Connection, Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from rosbags.interfaces import Connection
 from rosbags.rosbag1 import ReaderError as ReaderError1
 from rosbags.rosbag2 import ReaderError as ReaderError2
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
@@ -61,7 +61,8 @@ from depth_ros.depth_processor import (
     create_estimator,
     percentiles,
 )
-from depth_ros.messages import rosbags_message_types, rosbags_typestore, serialize
+from depth_ros.interface import CAMERA_INFO_TYPE, IMAGE_TYPE, NODE_NAME, OUTPUT_QOS, OUTPUTS, published_outputs
+from depth_ros.messages import rosbags_message_types, rosbags_qos, rosbags_typestore, serialize
 
 __all__ = [
     "OUTPUT_TOPICS",
@@ -75,29 +76,8 @@ __all__ = [
     "select_topics",
 ]
 
-IMAGE_TYPE = "sensor_msgs/msg/Image"
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
-NODE_NAME = "depth_node"
 # DepthOutputs field → topic, as the node publishes them without a namespace.
-OUTPUT_TOPICS = {
-    "depth": "/depth/image",
-    "camera_info": "/depth/camera_info",
-    "colorized": "/depth/colorized",
-    "points": "/points",
-}
-# What the node offers on its output topics: reliable, volatile, keep last 5.
-_NEVER = QosTime(0, 0)
-OUTPUT_QOS = Qos(
-    QosHistory.KEEP_LAST,
-    5,
-    QosReliability.RELIABLE,
-    QosDurability.VOLATILE,
-    _NEVER,
-    _NEVER,
-    QosLiveliness.AUTOMATIC,
-    _NEVER,
-    False,
-)
+OUTPUT_TOPICS = {output.field: f"/{output.topic}" for output in OUTPUTS}
 # Serialised ROS 2 bytes of a message, or why they could not be had.
 Cdr = bytes | memoryview | FrameError
 
@@ -274,11 +254,12 @@ def process_bag(
         ):
             copies, converters = create_connections_converters(reader.connections, typestore, reader, writer)
             outputs = {
-                name: writer.add_connection(
-                    topic, msgtype, typestore=rosbags_typestore(), offered_qos_profiles=[OUTPUT_QOS]
+                output.field: writer.add_connection(
+                    OUTPUT_TOPICS[output.field], output.msgtype, typestore=rosbags_typestore(),
+                    offered_qos_profiles=[rosbags_qos(OUTPUT_QOS)],
                 )
-                for name, topic, msgtype in _output_connections(config.publish_points)
-            }
+                for output in published_outputs(config.publish_points)
+            }  # fmt: skip
 
             def run_frame(log_time_ns: int, cdr: Cdr, info: Any) -> None:
                 """Process one image with the latest CameraInfo; write its outputs at the image's log time."""
@@ -322,18 +303,6 @@ def process_bag(
             if stats.images and not stats.processed:
                 raise NoFrameProcessedError(stats)  # inside the staging: the depth-less bag is removed
     return stats
-
-
-def _output_connections(publish_points: bool) -> list[tuple[str, str, str]]:
-    """(DepthOutputs field, topic, msgtype) of the output topics."""
-    msgtypes = {
-        "depth": IMAGE_TYPE,
-        "camera_info": CAMERA_INFO_TYPE,
-        "colorized": IMAGE_TYPE,
-        "points": rosbags_message_types().PointCloud2.__msgtype__,
-    }
-    names = [name for name in OUTPUT_TOPICS if publish_points or name != "points"]
-    return [(name, OUTPUT_TOPICS[name], msgtypes[name]) for name in names]
 
 
 def _convert(converter: Callable[[bytes], memoryview], raw: bytes, topic: str, log_time_ns: int) -> Cdr:

@@ -106,7 +106,7 @@ def _onnx_graph(bundle: ModelBundle) -> bytes:
     """The ONNX graph of a bundle: the verified file, or a weights folder exported in memory."""
     if bundle.format == "onnx":
         return bundle.read_verified()
-    from depth_ros.export import export_onnx  # the exporter pulls in torch.onnx; only load it when used
+    from depth_ros.backends.onnx_export import export_onnx  # pulls in torch.onnx: loaded only when used
 
     network, metadata = load_depth_network(bundle.path, "cpu")
     return export_onnx(network, metadata.height, metadata.width)
