@@ -153,6 +153,16 @@ def test_pretrained_weights_offline_gives_clear_error(tmp_path, monkeypatch):
     assert ResNet18_Weights.IMAGENET1K_V1.url in str(info.value)
 
 
+def test_corrupt_cached_pretrained_weights_give_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    path = hub_checkpoint_path(ResNet18_Weights.IMAGENET1K_V1)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(PretrainedWeightsError, match="are not available") as info:
+        load_pretrained_state_dict(ResNet18_Weights.IMAGENET1K_V1, allow_download=False)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
 def test_pretrained_weights_load_from_hub_cache_and_duplicate_conv1(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     reference = ResnetEncoder(18).encoder.state_dict()

@@ -21,7 +21,6 @@ albumentations 1.x arguments of the paper → 2.0.8:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,6 @@ from typing import Any
 import albumentations as A
 import numpy as np
 import torch
-from albumentations.core.transforms_interface import ImageOnlyTransform
 from PIL import Image
 
 from depth_ros.preprocess import resize_rgb, rgb_to_tensor
@@ -54,34 +52,43 @@ ImageLike = Image.Image | np.ndarray | torch.Tensor  # H×W×3 uint8 RGB, or 3×
 
 @dataclass(frozen=True)
 class WeatherParams:
-    """One sample's weather: the effects drawn, each with its albumentations parameters, for ``size``."""
+    """One sample's weather, for images of ``size`` (height, width) px: ``seed`` fixes every random draw of the
+    albumentations pipeline (which effects apply, the drops, the fog, the flare), so replaying it with the same
+    seed gives every frame of the sample the same weather."""
 
-    size: tuple[int, int]  # (height, width) in px the parameters are laid out for
-    effects: tuple[tuple[str, dict[str, Any]], ...]  # (effect name, parameters), in application order
+    size: tuple[int, int]
+    seed: int
 
 
-def _build_transforms(width: int) -> dict[str, ImageOnlyTransform]:
+# The names albumentations reports in ``applied_transforms``, by effect.
+_TRANSFORM_NAMES = {"RandomRain": "rain", "RandomSnow": "snow", "RandomFog": "fog", "RandomSunFlare": "sun_flare"}
+
+
+def _build_pipeline(width: int, probabilities: dict[str, float]) -> A.Compose:
+    """The four effects, each applied with its probability, in :data:`EFFECTS` order, for ``width``-px images."""
     sun_radius_px = max(2, round(SUN_RADIUS_PX * width / REFERENCE_WIDTH_PX))
-    return {
+    transforms = {
         "rain": A.RandomRain(
             brightness_coefficient=RAIN_BRIGHTNESS,
             drop_width=RAIN_DROP_WIDTH_PX,
             blur_value=RAIN_BLUR_PX,
             rain_type="heavy",
-            p=1.0,
+            p=probabilities["rain"],
         ),
         "snow": A.RandomSnow(
-            brightness_coeff=SNOW_BRIGHTNESS, snow_point_range=SNOW_POINT_RANGE, method="bleach", p=1.0
+            brightness_coeff=SNOW_BRIGHTNESS, snow_point_range=SNOW_POINT_RANGE, method="bleach",
+            p=probabilities["snow"],
         ),
-        "fog": A.RandomFog(fog_coef_range=FOG_COEF_RANGE, alpha_coef=FOG_ALPHA, p=1.0),
+        "fog": A.RandomFog(fog_coef_range=FOG_COEF_RANGE, alpha_coef=FOG_ALPHA, p=probabilities["fog"]),
         "sun_flare": A.RandomSunFlare(
             flare_roi=SUN_FLARE_ROI,
             angle_range=SUN_FLARE_ANGLE_RANGE,
             src_radius=sun_radius_px,
             method="overlay",
-            p=1.0,
+            p=probabilities["sun_flare"],
         ),
-    }
+    }  # fmt: skip
+    return A.Compose([transforms[name] for name in EFFECTS], save_applied_params=True)
 
 
 class WeatherAugmentation:
@@ -89,7 +96,8 @@ class WeatherAugmentation:
 
     ``params = aug.sample((H, W))`` then ``aug.apply(image, params)`` for every frame of the sample,
     ``aug.apply_to_pyramid(levels, params)`` per frame, or ``aug.apply_to_sample(inputs, params)`` on a
-    Monodepth2-style sample dict, after colour jitter.
+    Monodepth2-style sample dict (all frames in one albumentations call), after colour jitter. Only
+    albumentations' public API is used: ``Compose(...)(image=…)`` / ``(images=…)`` after ``set_random_seed``.
 
     Randomness: with ``seed``, draws come from a private generator (reproducible, but DataLoader workers
     would all copy it and repeat each other: use it for tests and previews); without, each ``sample``
@@ -110,45 +118,34 @@ class WeatherAugmentation:
             if not 0.0 <= probability <= 1.0:
                 raise ValueError(f"p_{name} must be in [0, 1], got {probability}")
         self._rng = None if seed is None else np.random.default_rng(seed)
-        self._transforms: dict[int, dict[str, ImageOnlyTransform]] = {}  # by image width
+        self._pipelines: dict[int, A.Compose] = {}  # by image width
 
-    def _transforms_for(self, width: int) -> dict[str, ImageOnlyTransform]:
-        if width not in self._transforms:
-            self._transforms[width] = _build_transforms(width)
-        return self._transforms[width]
-
-    def _generator(self) -> np.random.Generator:
-        if self._rng is not None:
-            return self._rng
-        return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+    def _run(self, params: WeatherParams, **data: np.ndarray) -> dict[str, Any]:
+        """The pipeline for ``params`` on ``image=`` or ``images=``, its random draws fixed by the sample's seed."""
+        width = params.size[1]
+        if width not in self._pipelines:
+            self._pipelines[width] = _build_pipeline(width, self.probabilities)
+        pipeline = self._pipelines[width]
+        pipeline.set_random_seed(params.seed)
+        return pipeline(**data)
 
     def sample(self, image_shape: tuple[int, ...], rng: np.random.Generator | None = None) -> WeatherParams:
-        """Draw which effects apply and all their random parameters for images of ``image_shape`` (H, W[, 3])."""
-        rng = rng if rng is not None else self._generator()
-        height, width = image_shape[:2]
-        chosen = rng.random(len(EFFECTS)) < np.array([self.probabilities[name] for name in EFFECTS])
-        # The transforms only read the image shape; a zero-stride placeholder costs no memory.
-        data = {"image": np.broadcast_to(np.zeros(1, dtype=np.uint8), (height, width, 3))}
-        transforms = self._transforms_for(width)
-        effects = []
-        for name, drawn in zip(EFFECTS, chosen):
-            if not drawn:
-                continue
-            transform = transforms[name]
-            transform.set_random_state(rng, random.Random(int(rng.integers(2**62))))
-            params = transform.update_transform_params(transform.get_params(), data)
-            params.update(transform.get_params_dependent_on_data(params, data))
-            effects.append((name, params))
-        return WeatherParams(size=(height, width), effects=tuple(effects))
+        """One sample's weather for images of ``image_shape`` (H, W[, 3])."""
+        if rng is None:
+            rng = self._rng
+        seed = int(rng.integers(2**31)) if rng is not None else int(torch.randint(0, 2**31, ()).item())
+        return WeatherParams(size=tuple(image_shape[:2]), seed=seed)
+
+    def effects(self, params: WeatherParams) -> tuple[str, ...]:
+        """The effects the sample's draw applies, in application order."""
+        result = self._run(params, image=np.zeros((*params.size, 3), dtype=np.uint8))
+        return tuple(_TRANSFORM_NAMES[name] for name, _ in result["applied_transforms"])
 
     def apply(self, image: np.ndarray, params: WeatherParams) -> np.ndarray:
         """H×W×3 uint8 RGB → H×W×3 uint8 RGB with the sample's weather; the input is not modified."""
         if image.shape[:2] != params.size:
             raise ValueError(f"weather drawn for {params.size} but the image is {image.shape[:2]}")
-        transforms = self._transforms_for(params.size[1])
-        for name, effect_params in params.effects:
-            image = transforms[name].apply(np.ascontiguousarray(image), **effect_params)
-        return image
+        return self._run(params, image=np.ascontiguousarray(image))["image"]
 
     def apply_to_pyramid(self, levels: Sequence[ImageLike], params: WeatherParams) -> list[ImageLike]:
         """One frame's ``color_aug`` pyramid (scale 0 first) → the same with the sample's weather.
@@ -158,33 +155,47 @@ class WeatherAugmentation:
         scale. Levels keep their kind: PIL RGB image, H×W×3 uint8 array or 3×H×W float tensor in [0, 1]
         (quantised to uint8 for albumentations: lossless for tensors made from 8-bit images).
         """
-        if not params.effects:
-            return list(levels)
-        level = self.apply(_to_uint8(levels[0]), params)
-        augmented = []
-        for template in levels:
-            height, width = _size(template)
-            level = resize_rgb(level, width=width, height=height)
-            augmented.append(_like(template, level))
-        return augmented
+        return _pyramid_from(levels, self.apply(_to_uint8(levels[0]), params))
 
     def apply_to_sample(self, inputs: dict[Any, Any], params: WeatherParams) -> None:
         """Add the weather to every ``("color_aug", frame, scale)`` entry of ``inputs``, in place.
 
-        Entries are replaced, never modified, so a ``color_aug`` that aliases its ``color`` target stays
-        harmless; ``("color", …)`` and all other entries are left alone. See ``apply_to_pyramid``.
+        Every frame's scale 0 goes through albumentations in one ``images=`` call (the same draw for all);
+        lower scales follow as in ``apply_to_pyramid``. Entries are replaced, never modified, so a
+        ``color_aug`` that aliases its ``color`` target stays harmless; ``("color", …)`` and all other entries
+        are left alone, and nothing is replaced when the draw applies no effect.
         """
-        if not params.effects:
-            return
-        frames = {key[1] for key in inputs if isinstance(key, tuple) and len(key) == 3 and key[0] == "color_aug"}
+        is_aug = [key for key in inputs if isinstance(key, tuple) and len(key) == 3 and key[0] == "color_aug"]
+        frames = sorted({key[1] for key in is_aug}, key=str)
+        pyramids = {}
         for frame in frames:
             keys = []
             while (key := ("color_aug", frame, len(keys))) in inputs:
                 keys.append(key)
             if not keys:
                 raise ValueError(f"('color_aug', {frame!r}, 0) is missing; the weather is drawn at scale 0")
-            for key, value in zip(keys, self.apply_to_pyramid([inputs[k] for k in keys], params)):
+            pyramids[frame] = keys
+        if not pyramids:
+            return
+        scale0 = np.stack([_to_uint8(inputs[keys[0]]) for keys in pyramids.values()])
+        if scale0.shape[1:3] != params.size:
+            raise ValueError(f"weather drawn for {params.size} but the images are {scale0.shape[1:3]}")
+        result = self._run(params, images=scale0)
+        if not result["applied_transforms"]:
+            return
+        for keys, weathered in zip(pyramids.values(), result["images"]):
+            for key, value in zip(keys, _pyramid_from([inputs[k] for k in keys], weathered)):
                 inputs[key] = value
+
+
+def _pyramid_from(levels: Sequence[ImageLike], weathered: np.ndarray) -> list[ImageLike]:
+    """``levels`` (scale 0 first) replaced by ``weathered`` (H×W×3 uint8, scale 0) and its LANCZOS resizes."""
+    augmented, level = [], weathered
+    for template in levels:
+        height, width = _size(template)
+        level = resize_rgb(level, width=width, height=height)
+        augmented.append(_like(template, level))
+    return augmented
 
 
 def _size(image: ImageLike) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import pickle
 from pathlib import Path
 
 import torch
@@ -22,7 +22,6 @@ RESNET_SPECS: dict[int, tuple[type[nn.Module], list[int], models.WeightsEnum]] =
     101: (Bottleneck, [3, 4, 23, 3], models.ResNet101_Weights.IMAGENET1K_V1),
     152: (Bottleneck, [3, 8, 36, 3], models.ResNet152_Weights.IMAGENET1K_V1),
 }
-DOWNLOAD_TIMEOUT_S = 20.0
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -35,24 +34,19 @@ def hub_checkpoint_path(weights: models.WeightsEnum) -> Path:
 
 
 def load_pretrained_state_dict(weights: models.WeightsEnum, allow_download: bool = True) -> dict:
-    """The state dict of a torchvision weight enum, from the hub cache or downloaded (with a timeout).
+    """The state dict of a torchvision weight enum, through torchvision's weights API: from the torch hub cache, or
+    downloaded there and checked against the hash in its file name.
 
-    Raises PretrainedWeightsError with the URL and the cache path when offline.
+    Raises PretrainedWeightsError (one line, with the URL and the cache path) when offline, when downloads are off
+    and the file is not cached, or when the file is corrupt.
     """
     path = hub_checkpoint_path(weights)
-    if not path.is_file():
-        if not allow_download:
-            raise PretrainedWeightsError(_missing_weights_message(weights, path, "downloads are off"))
-        previous = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.hub.download_url_to_file(weights.url, str(path), progress=True)
-        except Exception as exc:
-            raise PretrainedWeightsError(_missing_weights_message(weights, path, str(exc))) from exc
-        finally:
-            socket.setdefaulttimeout(previous)
-    return torch.load(path, map_location="cpu", weights_only=True)
+    if not path.is_file() and not allow_download:
+        raise PretrainedWeightsError(_missing_weights_message(weights, path, "downloads are off"))
+    try:
+        return weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # URLError is an OSError
+        raise PretrainedWeightsError(_missing_weights_message(weights, path, str(exc).splitlines()[0])) from exc
 
 
 def _missing_weights_message(weights: models.WeightsEnum, path: Path, reason: str) -> str:
