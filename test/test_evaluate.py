@@ -115,7 +115,7 @@ def test_test_time_mask_adjustment_is_optional_and_labelled(dataset, tmp_path, m
 
 
 def test_stereo_evaluation(dataset):
-    assert evaluate_depth.main(_model_args(dataset, "--eval_stereo")) == 0
+    assert evaluate_depth.main(_model_args(dataset, "--eval_stereo", "--num_layers", "18")) == 0  # as Monodepth2
     record = json.loads((dataset["weights"] / "eval_synthetic.json").read_text())
     _finite_metrics(record)
     assert record["mode"] == "stereo" and record["ratios"] is None and record["pred_depth_scale_factor"] == 5.4
@@ -213,6 +213,8 @@ BAD_INPUTS = {
     "missing images": (lambda d, t: [*_model_args(d), "--data_path", str(t)], "No such file"),
     "no model or predictions": (lambda d, t: ["--eval_split", str(d["split"])], "--ext_disp_to_eval"),
     "stereo with a scale factor": (lambda d, t: [*_model_args(d), "--pred_depth_scale_factor", "2"], "5.4"),
+    "num_layers mismatch": (lambda d, t: [*_model_args(d), "--num_layers", "50"],
+                            "--num_layers 50 does not match"),
 }  # fmt: skip
 
 

@@ -115,6 +115,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "from the torch hub cache); labelled +mask_adjust",
     )
     parser.add_argument("--png", action="store_true", help="read .png images instead of .jpg")
+    parser.add_argument("--num_layers", type=int, choices=(18, 34, 50, 101, 152),
+                        help="the encoder's ResNet depth, checked against the weights (default: read from them)")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--no_cuda", action="store_true")
     return parser.parse_args(argv)
@@ -156,6 +158,11 @@ def obtain_disparities(args: argparse.Namespace, split_dir: Path) -> tuple[np.nd
     device = torch.device("cuda" if torch.cuda.is_available() and not args.no_cuda else "cpu")
     print(f"-> Loading weights from {out_dir}")
     network, metadata = load_depth_network(out_dir, device)
+    if args.num_layers is not None and args.num_layers != metadata.num_layers:
+        raise EvalError(
+            f"--num_layers {args.num_layers} does not match {out_dir}: its encoder is a ResNet-{metadata.num_layers} "
+            f"(drop --num_layers to read it from the weights)"
+        )
     detector = build_detector().to(device) if args.mask_adjust_test else None
     print(f"-> Computing predictions with size {metadata.width}x{metadata.height}")
     ext = ".png" if args.png else ".jpg"
