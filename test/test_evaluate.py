@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -248,3 +249,23 @@ def test_eigen_to_benchmark_reindexes_external_disparities(dataset, tmp_path):
     assert evaluate_depth.main([*args, "--eval_split", "eigen_benchmark", "--eval_mono"]) == 0
     record = json.loads((tmp_path / "eval_eigen_benchmark.json").read_text())
     assert record["split"] == "eigen_benchmark" and record["metrics"]["abs_rel"] < 1e-6
+
+
+def test_a_malicious_gt_depths_file_is_one_error_line_and_runs_nothing(dataset, tmp_path, capsys):
+    split = _split_without(dataset, tmp_path, GT_FILE)
+    marker = tmp_path / "pwned"
+    data = np.empty(1, dtype=object)
+    data[0] = _ShellCommand(f"touch {marker}")
+    np.savez_compressed(split / GT_FILE, data=data)
+    assert evaluate_depth.main([*_model_args(dataset, "--eval_split", str(split)), "--eval_mono"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("evaluate_depth: error: ") and "refusing a pickled" in err and "\n" not in err
+    assert not marker.exists()
+
+
+class _ShellCommand:
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -14,6 +15,7 @@ from training.datasets.splits import SplitError, resolve_split_dir
 from training.datasets.splits import read_frame_lines as read_split_file
 from training.gt_depth import (
     GT_FILE,
+    GtDepthError,
     generate_depth_map,
     load_annotated_depth,
     load_gt_depths,
@@ -225,8 +227,7 @@ def test_gt_file_round_trip_keeps_one_map_per_image(tmp_path):
     mixed = [np.zeros((375, 1242), np.float32), np.ones((370, 1224), np.float32)]
     for maps in (same, mixed):
         path = save_gt_depths(tmp_path / "gt_depths.npz", maps)
-        with np.load(path, allow_pickle=True) as archive:
-            assert archive["data"].shape == (len(maps),)  # Monodepth2's 1-D object array
+        assert len(load_gt_depths(path)) == len(maps)
         for loaded, original in zip(load_gt_depths(path), maps):
             np.testing.assert_array_equal(loaded, original)
     assert [p.name for p in tmp_path.iterdir()] == ["gt_depths.npz"]
@@ -243,3 +244,42 @@ OFFICIAL_SPLITS = Path(__file__).resolve().parents[2] / "shared" / "data" / "spl
 def test_official_split_files_parse(name, count):
     refs = read_split_file(OFFICIAL_SPLITS / name)
     assert len(refs) == count and {ref.cam for ref in refs} == {2}
+
+
+class _RunsAShellCommand:
+    """What a malicious gt_depths.npz pickles: unpickling it would run ``touch <marker>``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_gt_depths_file_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    data = np.empty(2, dtype=object)
+    data[0], data[1] = np.zeros((3, 4), np.float32), _RunsAShellCommand(marker)
+    np.savez_compressed(tmp_path / "gt_depths.npz", data=data)
+    with pytest.raises(GtDepthError, match=r"refusing a pickled (posix|os)\.system"):
+        load_gt_depths(tmp_path / "gt_depths.npz")
+    assert not marker.exists()
+
+
+def test_monodepth2s_object_array_files_are_read_without_running_pickles(tmp_path):
+    """Official gt_depths.npz files are an object array under ``data``: numeric maps load, in order."""
+    maps = [np.full((3, 4), 1.5, np.float32), np.arange(6, dtype=np.float64).reshape(2, 3)]
+    data = np.empty(2, dtype=object)
+    data[0], data[1] = maps
+    np.savez_compressed(tmp_path / "gt_depths.npz", data=data)
+    loaded = load_gt_depths(tmp_path / "gt_depths.npz")
+    assert [m.dtype for m in loaded] == [np.float32, np.float32]
+    for got, want in zip(loaded, maps):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_our_gt_depths_files_hold_no_pickle(tmp_path):
+    path = save_gt_depths(tmp_path / "gt_depths.npz", [np.ones((2, 2)), np.zeros((1, 3))])
+    with np.load(path, allow_pickle=False) as archive:  # would raise on an object array
+        assert sorted(archive.files) == ["depths", "shapes"]
+        assert archive["shapes"].tolist() == [[2, 2], [1, 3]]

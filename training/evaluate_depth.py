@@ -41,7 +41,7 @@ from depth_ros.kitti import KittiFormatError
 from depth_ros.networks.resnet_encoder import PretrainedWeightsError
 from training.datasets.splits import DEFAULT_SPLITS_DIR, TEST_FILE, SplitError, read_frame_lines, resolve_split_dir
 from training.depth_prediction import predict_disparities, raw_image_path, save_array
-from training.gt_depth import GT_FILE, load_gt_depths
+from training.gt_depth import GT_FILE, GtDepthError, load_gt_depths
 from training.mask_adjustment import build_detector
 from training.metrics import METRIC_NAMES, EvalError, evaluate_predictions
 from training.report import markdown_table
@@ -247,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cv2.setNumThreads(0)
     try:
         run(args)
-    except (EvalError, SplitError, CheckpointError, KittiFormatError, PretrainedWeightsError, OSError) as error:
+    except (EvalError, SplitError, GtDepthError, CheckpointError, KittiFormatError, PretrainedWeightsError,
+            OSError) as error:  # fmt: skip
         print(f"evaluate_depth: error: {error}", file=sys.stderr)
         return 2
     return 0

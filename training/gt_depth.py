@@ -3,8 +3,11 @@ annotated PNGs, and Monodepth2's ``gt_depths.npz`` (all depths in metres, 0 = no
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image
@@ -14,6 +17,8 @@ from depth_ros.kitti import load_velodyne_points, rectified_image_size, velo_to_
 from training.datasets.splits import SplitLine
 
 GT_FILE = "gt_depths.npz"
+FLAT_KEY, SHAPES_KEY = "depths", "shapes"  # ours: every value, concatenated, and each map's (H, W)
+MONODEPTH2_KEY = "data"  # Monodepth2's: an object array of maps (a pickle)
 
 ANNOTATED_DEPTH_SCALE = 256.0  # KITTI depth-benchmark PNGs store uint16 metres × 256
 
@@ -87,26 +92,91 @@ def frame_gt_depth(data_path: str | Path, ref: SplitLine, gt_source: str) -> np.
     return generate_depth_map(calib_dir, velo_file, cam=ref.cam, vel_depth=True)
 
 
+class GtDepthError(ValueError):
+    """A ``gt_depths.npz`` that is not a list of numeric depth maps (or holds code: refused, never run)."""
+
+
 def save_gt_depths(path: str | Path, depths: Sequence[np.ndarray]) -> Path:
-    """Write maps of any sizes as Monodepth2's ``gt_depths.npz`` (1-D object array under ``data``), atomically."""
-    data = np.empty(len(depths), dtype=object)
-    for index, depth in enumerate(depths):
-        data[index] = depth
+    """Write maps of any sizes as ``gt_depths.npz`` without pickles, atomically: ``depths`` (the maps' float32
+    values, concatenated) and ``shapes`` (N×2 int64 (H, W)); :func:`load_gt_depths` also reads Monodepth2's."""
+    maps = [np.asarray(depth, dtype=np.float32) for depth in depths]
+    shapes = np.array([depth.shape for depth in maps], dtype=np.int64).reshape(len(maps), 2)
+    flat = np.concatenate([depth.ravel() for depth in maps]) if maps else np.zeros(0, np.float32)
 
     def write(tmp: Path) -> None:
         with tmp.open("wb") as stream:
-            np.savez_compressed(stream, data=data)
+            np.savez_compressed(stream, **{FLAT_KEY: flat, SHAPES_KEY: shapes})
 
     return atomic_write(path, write)
 
 
 def load_gt_depths(path: str | Path) -> list[np.ndarray]:
-    """Read ``gt_depths.npz`` (ours or Monodepth2's). Pickle is needed for its object array: trusted files only."""
+    """The H×W float32 maps (metres) of ``gt_depths.npz``: ours (``depths`` + ``shapes``) or Monodepth2's (an object
+    array under ``data``, whose pickle is read by :class:`_NumericArrayUnpickler`: numeric arrays only).
+
+    Never unpickles anything else: a file holding other objects raises GtDepthError before any of them is built.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist; create it with: python -m training.export_gt_depth --data_path <kitti_data> "
             f"--split {path.parent}"
         )
-    with np.load(path, allow_pickle=True) as archive:
-        return [np.asarray(depth, dtype=np.float32) for depth in archive["data"]]
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            if {FLAT_KEY, SHAPES_KEY} <= keys:
+                return _split_maps(archive[FLAT_KEY], archive[SHAPES_KEY], path)
+        if keys == {MONODEPTH2_KEY}:
+            return _read_monodepth2_maps(path)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, GtDepthError):
+            raise
+        raise GtDepthError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    raise GtDepthError(f"{path} holds {sorted(keys)}: expected '{FLAT_KEY}' and '{SHAPES_KEY}', or Monodepth2's "
+                       f"'{MONODEPTH2_KEY}'")  # fmt: skip
+
+
+def _split_maps(flat: np.ndarray, shapes: np.ndarray, path: Path) -> list[np.ndarray]:
+    """Cut the concatenated values back into maps of ``shapes``."""
+    if shapes.ndim != 2 or shapes.shape[1] != 2 or (shapes < 0).any() or flat.size != int(shapes.prod(1).sum()):
+        raise GtDepthError(f"{path}: {flat.size} values do not fill the {len(shapes)} listed map shapes")
+    ends = np.cumsum(shapes.prod(1))
+    return [flat[end - h * w : end].astype(np.float32).reshape(h, w) for end, (h, w) in zip(ends, shapes)]
+
+
+class _NumericArrayUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays (and their dtypes) only: any other global, such as ``os.system``, is refused."""
+
+    ALLOWED: ClassVar[frozenset[tuple[str, str]]] = frozenset({
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    })
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) not in self.ALLOWED:
+            raise GtDepthError(f"refusing a pickled {module}.{name}: only numeric arrays are read")
+        return super().find_class(module, name)
+
+
+def _read_monodepth2_maps(path: Path) -> list[np.ndarray]:
+    """Monodepth2's ``data`` object array, its pickle read by :class:`_NumericArrayUnpickler`."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{MONODEPTH2_KEY}.npy") as stream:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        _, _, dtype = read_header(stream)
+        if not dtype.hasobject:
+            raise GtDepthError(f"{path}: '{MONODEPTH2_KEY}' is a {dtype} array, expected one map per image")
+        try:
+            maps = _NumericArrayUnpickler(stream).load()
+        except GtDepthError as exc:
+            raise GtDepthError(f"{path}: {exc}") from None
+        except (pickle.UnpicklingError, AttributeError, TypeError, IndexError) as exc:
+            raise GtDepthError(f"{path}: corrupt '{MONODEPTH2_KEY}' ({exc})") from None
+    if not isinstance(maps, np.ndarray) or any(
+        not isinstance(depth, np.ndarray) or depth.dtype.kind not in "fiu" or depth.ndim != 2 for depth in maps
+    ):
+        raise GtDepthError(f"{path}: '{MONODEPTH2_KEY}' must hold 2-D numeric depth maps")
+    return [depth.astype(np.float32) for depth in maps]
