@@ -455,7 +455,7 @@ def test_yaw_sway_turns_the_camera_not_its_travel():
 
 def test_motion_option_picks_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     chosen = []
-    monkeypatch.setattr(synthetic_kitti, "generate", lambda *args: chosen.append(args[7]))
+    monkeypatch.setattr("training.synthetic_kitti.__main__.generate", lambda *args: chosen.append(args[7]))
     for name, motion in {"gentle": synthetic_kitti.GENTLE, "turning": synthetic_kitti.TURNING}.items():
         synthetic_kitti.main(["--out", str(tmp_path), "--motion", name])
         assert chosen[-1] is motion
