@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 __all__ = [
     "KittiFormatError",
@@ -254,28 +255,13 @@ def read_oxts(path: str | Path) -> OxtsPacket:
     return OxtsPacket(*values[:split], *(round(v) for v in values[split:]))
 
 
-def _rotation_x(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-
-
-def _rotation_y(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def _rotation_z(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
 def _mercator_pose(packet: OxtsPacket, scale: float) -> np.ndarray:
     """4×4 IMU pose in the Mercator map frame (x east, y north, z up; metres) as ``convertOxtsToPose``."""
     pose = np.eye(4)
     pose[0, 3] = scale * EARTH_RADIUS_M * math.radians(packet.lon)
     pose[1, 3] = scale * EARTH_RADIUS_M * math.log(math.tan(math.radians(90.0 + packet.lat) / 2.0))
     pose[2, 3] = packet.alt
-    pose[:3, :3] = _rotation_z(packet.yaw) @ _rotation_y(packet.pitch) @ _rotation_x(packet.roll)
+    pose[:3, :3] = Rotation.from_euler("ZYX", [packet.yaw, packet.pitch, packet.roll]).as_matrix()
     return pose
 
 

@@ -36,6 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from depth_ros import kitti
@@ -104,25 +105,8 @@ def _load_camera(drive_dir: Path, calib_dir: Path, cam: int) -> _CameraStream:
 
 
 def _quaternion_xyzw(rotation: np.ndarray) -> tuple[float, float, float, float]:
-    """Unit quaternion (x, y, z, w) of a 3×3 rotation matrix (Shepperd's method, renormalised)."""
-    m = np.asarray(rotation, dtype=np.float64)
-    trace = np.trace(m)
-    if trace > max(m[0, 0], m[1, 1], m[2, 2]):
-        s = 2.0 * np.sqrt(1.0 + trace)
-        q = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1], 0.25 * s * s]) / s
-    else:
-        i = int(np.argmax(np.diag(m)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
-        q = np.empty(4)
-        q[i] = 0.25 * s
-        q[j] = (m[j, i] + m[i, j]) / s
-        q[k] = (m[k, i] + m[i, k]) / s
-        q[3] = (m[k, j] - m[j, k]) / s
-    q /= np.linalg.norm(q)
-    if q[3] < 0:
-        q = -q
-    return float(q[0]), float(q[1]), float(q[2]), float(q[3])
+    """Unit quaternion (x, y, z, w), w ≥ 0, of a 3×3 rotation matrix."""
+    return tuple(float(v) for v in Rotation.from_matrix(rotation).as_quat(canonical=True))
 
 
 def _static_transforms(calib_dir: Path, cameras: Sequence[int]) -> list[tuple[str, str, np.ndarray]]:

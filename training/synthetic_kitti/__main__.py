@@ -42,6 +42,5 @@ def main(argv: Sequence[str] | None = None) -> None:
         preview(args.out, args.preview)
 
 
-
 if __name__ == "__main__":
     main()

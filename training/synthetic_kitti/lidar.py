@@ -39,7 +39,6 @@ def lidar_box_windows(scene: Scene, velo_from_world: np.ndarray, columns: int) -
     return windows
 
 
-
 def velodyne_rays() -> np.ndarray:
     """3×(64·C) unit ray directions of the Velodyne (velo frame), beam-major from the top beam, each beam
     sweeping azimuth from −π in ``VELODYNE_AZIMUTH_STEP_DEG`` steps."""
@@ -51,10 +50,8 @@ def velodyne_rays() -> np.ndarray:
     return rays.reshape(3, -1).astype(np.float32)
 
 
-
 def velodyne_columns() -> int:
     return round(360.0 / VELODYNE_AZIMUTH_STEP_DEG)
-
 
 
 def scan_velodyne(scene: Scene, world_from_velo: np.ndarray, lidar_rays: np.ndarray) -> np.ndarray:

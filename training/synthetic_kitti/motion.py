@@ -108,7 +108,6 @@ class RoadPath:
         return angle / k, 1.0 / k - math.copysign(1.0, k) * radius
 
 
-
 @dataclass(frozen=True)
 class Boxes:
     """Boxes standing on the world plane, each rotated about z by ``yaw``; arrays over boxes."""
@@ -131,14 +130,12 @@ class Boxes:
         return np.stack([x, y, local[..., 2]], axis=-1) + self.centre[:, None, :]
 
 
-
 @dataclass(frozen=True)
 class Trajectory:
     """A drive's IMU poses (world frame of the scene) and the OXTS packets describing them."""
 
     world_from_imu: np.ndarray  # F×4×4
     oxts: list[list[float]]  # F rows of the 30 OXTS fields
-
 
 
 def _mercator_to_geodetic(x_m: np.ndarray, y_m: np.ndarray, latitude0_deg: float,
@@ -149,7 +146,6 @@ def _mercator_to_geodetic(x_m: np.ndarray, y_m: np.ndarray, latitude0_deg: float
     east = scaled_radius * math.radians(longitude0_deg) + x_m
     north = scaled_radius * math.log(math.tan(math.radians(90.0 + latitude0_deg) / 2.0)) + y_m
     return np.degrees(2.0 * np.arctan(np.exp(north / scaled_radius))) - 90.0, np.degrees(east / scaled_radius)
-
 
 
 def drive_trajectory(path: RoadPath, rng: np.random.Generator, frames: int, motion: DriveMotion = GENTLE) -> Trajectory:

@@ -78,7 +78,6 @@ def _box_hit_depth(scene: Scene, index: int, origin: np.ndarray, ray_x: np.ndarr
     return near
 
 
-
 class Window(NamedTuple):
     """The rays that may hit a box: a rectangle of the ray grid, and a lower bound on the hit's t."""
 
@@ -86,7 +85,6 @@ class Window(NamedTuple):
     rows: slice
     cols: slice
     min_t: float
-
 
 
 def cast_rays(scene: Scene, origin: np.ndarray, rays: np.ndarray,
@@ -112,7 +110,6 @@ def cast_rays(scene: Scene, origin: np.ndarray, rays: np.ndarray,
         np.copyto(nearest_t, hit_t, where=closer)
         np.copyto(surface[rows, cols], index, where=closer)
     return t, surface
-
 
 
 def camera_box_windows(scene: Scene, camera_from_world: np.ndarray, K: np.ndarray, height_px: int,
@@ -145,11 +142,9 @@ def camera_box_windows(scene: Scene, camera_from_world: np.ndarray, K: np.ndarra
     return windows
 
 
-
 def _gather(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     """``values[..., index]`` (np.take is several times faster than 2-D fancy indexing)."""
     return np.take(values, index, axis=-1)
-
 
 
 def _scatter(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
@@ -159,11 +154,9 @@ def _scatter(target: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
         target[row][index] = values[row]
 
 
-
 def _fraction(x: np.ndarray) -> np.ndarray:
     """x − floor(x) (much faster than np.mod)."""
     return x - np.floor(x)
-
 
 
 def _box_filter_interval(x: np.ndarray, low: float, high: float, blur: np.ndarray) -> np.ndarray:
@@ -172,14 +165,12 @@ def _box_filter_interval(x: np.ndarray, low: float, high: float, blur: np.ndarra
     return np.clip(overlap / blur, 0.0, 1.0)
 
 
-
 def _periodic_coverage(x: np.ndarray, period: np.ndarray | float, low: float, high: float,
                        blur: np.ndarray) -> np.ndarray:
     """Anti-aliased indicator of ``low ≤ frac(x / period) < high`` (low, high in [0, 1])."""
     phase = _fraction(x / period)
     blur = np.minimum(blur / period, 1.0)
     return sum(_box_filter_interval(phase, low + wrap, high + wrap, blur) for wrap in (-1.0, 0.0, 1.0))
-
 
 
 def _fractal_noise(tile: np.ndarray, u_m: np.ndarray, v_m: np.ndarray, footprint_m: np.ndarray,
@@ -206,18 +197,15 @@ def _fractal_noise(tile: np.ndarray, u_m: np.ndarray, v_m: np.ndarray, footprint
     return total
 
 
-
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Column-wise dot product of 3×N arrays."""
     return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-
 
 
 def _blend(base: np.ndarray, overlay_rgb: Sequence[float] | np.ndarray, amount: np.ndarray) -> np.ndarray:
     """(1 − amount)·base + amount·overlay for channel-first colours (3×N)."""
     overlay = np.asarray(overlay_rgb, np.float32).reshape(3, -1)
     return base + amount * (overlay - base)
-
 
 
 def _ground_albedo(scene: Scene, x_m: np.ndarray, y_m: np.ndarray, footprint_m: np.ndarray) -> np.ndarray:
@@ -233,7 +221,6 @@ def _ground_albedo(scene: Scene, x_m: np.ndarray, y_m: np.ndarray, footprint_m: 
     dashes = _periodic_coverage(s, DASH_PERIOD_M, 0.0, DASH_LENGTH_M / DASH_PERIOD_M, footprint_m)
     marking = np.maximum(np.maximum(right_line, left_line), centre_line * dashes) * on_road
     return _blend(albedo, MARKING_RGB, marking)
-
 
 
 def _box_surface(lookup: BoxLookup, points: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -254,7 +241,6 @@ def _box_surface(lookup: BoxLookup, points: np.ndarray, box: np.ndarray) -> tupl
     u = np.where(on_x, local_y, local_x) + lookup.texture_offset[box]
     v = np.where(on_top, local_y, points[2])
     return normal, on_top, u, v
-
 
 
 def _box_albedo(scene: Scene, box: np.ndarray, on_top: np.ndarray, u: np.ndarray, v: np.ndarray,
@@ -280,7 +266,6 @@ def _box_albedo(scene: Scene, box: np.ndarray, on_top: np.ndarray, u: np.ndarray
     return albedo
 
 
-
 def surface_appearance(scene: Scene, points: np.ndarray, box: np.ndarray, ray_unit: np.ndarray,
                        footprint_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Albedo (3×N float32, ~[0, 1]) and world normal (3×N) of hit points (3×N world, metres).
@@ -303,7 +288,6 @@ def surface_appearance(scene: Scene, points: np.ndarray, box: np.ndarray, ray_un
     return albedo, normal
 
 
-
 def pixel_rays(K: np.ndarray, height_px: int, width_px: int) -> np.ndarray:
     """3×(H·W) camera-frame rays through pixel centres (integer coordinates), scaled to z = 1."""
     u = (np.arange(width_px, dtype=np.float64) - K[0, 2]) / K[0, 0]
@@ -313,11 +297,9 @@ def pixel_rays(K: np.ndarray, height_px: int, width_px: int) -> np.ndarray:
     return rays.reshape(3, -1).astype(np.float32)
 
 
-
 def _rotate(rotation: np.ndarray, vectors: np.ndarray) -> np.ndarray:
     """``rotation @ vectors`` for 3×N float32 vectors, row by row (BLAS is slow for this shape)."""
     return np.stack([sum(float(rotation[row, col]) * vectors[col] for col in range(3)) for row in range(3)])
-
 
 
 def _trace(scene: Scene, world_from_sensor: np.ndarray, sensor_rays: np.ndarray, grid_shape: tuple[int, int],
@@ -339,7 +321,6 @@ def _trace(scene: Scene, world_from_sensor: np.ndarray, sensor_rays: np.ndarray,
     albedo, normal = surface_appearance(scene, points, surface[on_box], hit_rays / ray_length,
                                         hit_t * ray_length * np.float32(footprint_per_m))
     return {"rays": rays, "t": t, "hit": hit, "albedo": albedo, "normal": normal}
-
 
 
 def render_camera(scene: Scene, world_from_camera: np.ndarray, K: np.ndarray, camera_rays: np.ndarray,

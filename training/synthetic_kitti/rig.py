@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 KITTI_WIDTH_PX = 1242
 KITTI_FOCAL_PX = 721.5377  # rectified fx = fy of the KITTI 2011_09_26 calibration at 1242 px wide
@@ -43,26 +44,22 @@ MAX_RANGE_M = 120.0  # lidar range; dense depth beyond it is stored as 0 (invali
 
 
 def rotation_from_rotvec(rotvec: Sequence[float]) -> np.ndarray:
-    """3×3 rotation matrix of a rotation vector (axis × angle in radians), Rodrigues' formula."""
-    vector = np.asarray(rotvec, np.float64)
-    angle = float(np.linalg.norm(vector))
-    if angle == 0.0:
-        return np.eye(3)
-    x, y, z = vector / angle
-    cross = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    return np.eye(3) + math.sin(angle) * cross + (1.0 - math.cos(angle)) * cross @ cross
-
+    """3×3 rotation matrix of a rotation vector (axis × angle in radians)."""
+    return Rotation.from_rotvec(rotvec).as_matrix()
 
 
 def rotation_from_rpy(roll: float, pitch: float, yaw: float) -> np.ndarray:
-    """OXTS body orientation ``Rz(yaw)·Ry(pitch)·Rx(roll)`` (radians)."""
+    """OXTS body orientation ``Rz(yaw)·Ry(pitch)·Rx(roll)`` (radians).
+
+    Composed by hand, not with scipy's ``Rotation.from_euler("ZYX", …)``: that rounds differently in the last bit,
+    and the generator's drives must stay byte-identical to those rendered so far.
+    """
     cr, sr, cp, sp, cy, sy = (math.cos(roll), math.sin(roll), math.cos(pitch), math.sin(pitch),
                               math.cos(yaw), math.sin(yaw))
     rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
     ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
     rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
     return rz @ ry @ rx
-
 
 
 def rigid_transform(rotation: np.ndarray, translation: Sequence[float]) -> np.ndarray:
@@ -73,12 +70,10 @@ def rigid_transform(rotation: np.ndarray, translation: Sequence[float]) -> np.nd
     return transform
 
 
-
 def as_written(values: np.ndarray) -> np.ndarray:
     """``values`` rounded as KITTI's ``%e`` calibration format stores them (7 significant digits)."""
     array = np.asarray(values, np.float64)
     return np.array([float(f"{v:e}") for v in array.ravel()]).reshape(array.shape)
-
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,6 @@ class Calibration:
         rectify = rigid_transform(self.R_rect_00, (0.0, 0.0, 0.0))
         shift = rigid_transform(np.eye(3), np.linalg.solve(self.K, self.P_rect[cam][:, 3]))
         return shift @ rectify @ self.cam0_from_velo @ self.velo_from_imu
-
 
 
 def make_calibration(width_px: int, height_px: int,
@@ -135,10 +129,8 @@ def make_calibration(width_px: int, height_px: int,
     )
 
 
-
 def _calib_line(key: str, values: Sequence[float] | np.ndarray) -> str:
     return f"{key}: " + " ".join(f"{v:e}" for v in np.ravel(values)) + "\n"
-
 
 
 def write_calibration(date_dir: Path, calib: Calibration) -> None:

@@ -80,7 +80,6 @@ class BoxBuilder:
                      np.array(spacing, np.float32))
 
 
-
 @dataclass(frozen=True)
 class Scene:
     """Everything a sensor can see: the ground plane z = 0 (road along ``path``) and the boxes."""
@@ -92,7 +91,6 @@ class Scene:
     noise_tile: np.ndarray  # tileable band-limited noise, float32, about zero mean, within [-1, 1]
 
 
-
 def _noise_tile(rng: np.random.Generator) -> np.ndarray:
     """Tileable noise with a narrow band around ``NOISE_TILE_CYCLES`` cycles per tile."""
     size = NOISE_TILE_TEXELS
@@ -101,7 +99,6 @@ def _noise_tile(rng: np.random.Generator) -> np.ndarray:
     band = np.exp(-0.5 * ((radius - NOISE_TILE_CYCLES) / (NOISE_TILE_CYCLES / 4.0)) ** 2)
     tile = np.real(np.fft.ifft2(np.fft.fft2(rng.standard_normal((size, size))) * band))
     return np.clip(tile / (2.5 * tile.std()), -1.0, 1.0).astype(np.float32)
-
 
 
 def _add_strips(boxes: BoxBuilder, s_range: tuple[float, float]) -> None:
@@ -117,7 +114,6 @@ def _add_strips(boxes: BoxBuilder, s_range: tuple[float, float]) -> None:
                       SIDEWALK_RGB, s_start)
 
 
-
 def _add_buildings(boxes: BoxBuilder, rng: np.random.Generator, s_range: tuple[float, float]) -> None:
     """Rows of façades behind both sidewalks, with occasional gaps."""
     for edge, outward in ((ROAD_EDGES_M[0], -1.0), (ROAD_EDGES_M[1], 1.0)):
@@ -130,7 +126,6 @@ def _add_buildings(boxes: BoxBuilder, rng: np.random.Generator, s_range: tuple[f
             boxes.add(s + length / 2.0, d, length, depth, (0.0, rng.uniform(*BUILDING_HEIGHT_M)), FACADE,
                       colour, rng.uniform(0.0, 100.0), rng.uniform(*WINDOW_SPACING_M))
             s += length + (0.0 if rng.random() < 0.4 else rng.uniform(*BUILDING_GAP_M))
-
 
 
 def _add_parked_cars(boxes: BoxBuilder, rng: np.random.Generator, s_range: tuple[float, float]) -> None:
@@ -151,7 +146,6 @@ def _add_parked_cars(boxes: BoxBuilder, rng: np.random.Generator, s_range: tuple
             s += rng.uniform(*CAR_SPACING_M)
 
 
-
 def _add_poles(boxes: BoxBuilder, rng: np.random.Generator, s_range: tuple[float, float]) -> None:
     """Thin poles on both sidewalks."""
     for edge, outward in ((ROAD_EDGES_M[0], -1.0), (ROAD_EDGES_M[1], 1.0)):
@@ -161,7 +155,6 @@ def _add_poles(boxes: BoxBuilder, rng: np.random.Generator, s_range: tuple[float
             boxes.add(s, d, POLE_WIDTH_M, POLE_WIDTH_M, (0.0, rng.uniform(*POLE_HEIGHT_M)), POLE, POLE_RGB,
                       rng.uniform(0.0, 100.0))
             s += rng.uniform(*POLE_SPACING_M)
-
 
 
 def build_scene(rng: np.random.Generator, path_length_m: float, motion: DriveMotion = GENTLE) -> Scene:
@@ -178,7 +171,6 @@ def build_scene(rng: np.random.Generator, path_length_m: float, motion: DriveMot
     boxes = builder.build()
     return Scene(path=path, boxes=boxes, corners=boxes.corners(), lookup=BoxLookup.from_boxes(boxes),
                  noise_tile=_noise_tile(rng))
-
 
 
 @dataclass(frozen=True)

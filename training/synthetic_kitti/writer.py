@@ -70,11 +70,9 @@ def _format_oxts(row: Sequence[float]) -> str:
     return " ".join([f"{v:.14g}" for v in row[:floats]] + [str(int(v)) for v in row[floats:]]) + "\n"
 
 
-
 def _format_timestamp(nanoseconds: int) -> str:
     seconds, fraction = divmod(nanoseconds, 1_000_000_000)
     return f"{datetime.fromtimestamp(seconds, tz=timezone.utc):%Y-%m-%d %H:%M:%S}.{fraction:09d}"
-
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
@@ -84,11 +82,9 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         raise OSError(f"{path}: could not write PNG")
 
 
-
 def _depth_png(depth_m: np.ndarray) -> np.ndarray:
     """KITTI depth-benchmark encoding: uint16 metres × 256, 0 = invalid."""
     return np.clip(np.round(depth_m * 256.0), 0, 65535).astype(np.uint16)
-
 
 
 def _drive_directories(drive_dir: Path) -> dict[str, Path]:
@@ -105,7 +101,6 @@ def _drive_directories(drive_dir: Path) -> dict[str, Path]:
     return names
 
 
-
 def _write_drive_metadata(drive_dir: Path, trajectory: Trajectory, start_ns: int) -> None:
     """Timestamps for every sensor and ``oxts/dataformat.txt``."""
     stamps = "".join(_format_timestamp(start_ns + i * FRAME_PERIOD_NS) + "\n"
@@ -114,7 +109,6 @@ def _write_drive_metadata(drive_dir: Path, trajectory: Trajectory, start_ns: int
         (drive_dir / sensor / "timestamps.txt").write_text(stamps)
     (drive_dir / "oxts" / "dataformat.txt").write_text(
         "".join(f"{f'{name}:':<14}{description}\n" for name, description in OXTS_FIELDS))
-
 
 
 def generate_drive(drive_dir: Path, calib: Calibration, rng: np.random.Generator, frames: int,
@@ -153,7 +147,6 @@ def generate_drive(drive_dir: Path, calib: Calibration, rng: np.random.Generator
             future.result()
 
 
-
 def split_lines(date: str, drive_names: Sequence[str], frames: int,
                 rng: np.random.Generator) -> dict[str, list[str]]:
     """Monodepth2 ``train``/``val``/``test`` lines ``<date>/<drive> <frame> <side>`` over frames with both
@@ -183,14 +176,12 @@ def split_lines(date: str, drive_names: Sequence[str], frames: int,
     }
 
 
-
 def write_splits(out_dir: Path, lines: dict[str, list[str]]) -> Path:
     split_dir = out_dir / "splits" / SPLIT_NAME
     split_dir.mkdir(parents=True, exist_ok=True)
     for name, split in lines.items():
         (split_dir / f"{name}_files.txt").write_text("".join(line + "\n" for line in split))
     return split_dir
-
 
 
 def generate(out_dir: str | Path, drives: int = 2, frames: int = 40, seed: int = 0, width: int = 1242,
@@ -223,7 +214,6 @@ def generate(out_dir: str | Path, drives: int = 2, frames: int = 40, seed: int =
             drive_dirs.append(date_dir / name)
     write_splits(out_dir, splits)
     return drive_dirs
-
 
 
 def preview(data_dir: str | Path, out_png: str | Path, n: int = 4) -> Path:
