@@ -5,15 +5,17 @@ Example (a bag made by ``python -m depth_ros.kitti_to_bag``)::
     ros2 launch depth_ros depth.launch.py model:=/path/to/model rviz:=true \
         bag:=/path/to/drive_0001 use_sim_time:=true
 
-Arguments: ``model`` (model path), ``backend`` (auto | tensorrt | onnxruntime | torch), ``image`` and
+Arguments: ``model`` (model path) and ``backend`` (auto | tensorrt | onnxruntime | torch), each overriding the
+parameter file's ``model_path`` / ``backend`` only when given (empty: the file's), ``image`` and
 ``camera_info`` (input topics, remapped onto the node's relative ``image`` / ``camera_info``),
 ``params_file`` (defaults to the installed ``config/depth.yaml``), ``rviz`` (start RViz with
 ``config/depth.rviz``), ``bag`` (a rosbag2 to ``ros2 bag play --clock``; empty = none) and
 ``use_sim_time`` (true when replaying a bag: KITTI stamps are from 2011).
 """
 
-from launch.actions import DeclareLaunchArgument, ExecuteProcess
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.conditions import IfCondition
+from launch.launch_context import LaunchContext
 from launch.launch_description import LaunchDescription
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
@@ -36,9 +38,11 @@ def generate_launch_description() -> LaunchDescription:
     use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
 
     arguments = [
-        DeclareLaunchArgument("model", default_value="", description="Model path (checkpoint, .onnx or engine)"),
         DeclareLaunchArgument(
-            "backend", default_value="auto", description="Inference backend: auto|tensorrt|onnxruntime|torch"
+            "model", default_value="", description="Model path (checkpoint, .onnx or engine); empty: params_file's"
+        ),
+        DeclareLaunchArgument(
+            "backend", default_value="", description="auto|tensorrt|onnxruntime|torch; empty: params_file's"
         ),
         DeclareLaunchArgument(
             "image",
@@ -62,21 +66,24 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("use_sim_time", default_value="false", description="Use /clock (true for bags)"),
     ]
 
-    depth_node = Node(
-        package=PACKAGE,
-        executable="depth_node",
-        name="depth_node",
-        output="screen",
-        parameters=[
-            params_file,
-            {
-                "model_path": ParameterValue(model, value_type=str),
-                "backend": ParameterValue(backend, value_type=str),
-                "use_sim_time": use_sim_time,
-            },
-        ],
-        remappings=[("image", image), ("camera_info", camera_info)],
-    )
+    def depth_node(context: LaunchContext) -> list[Node]:
+        """The node, with ``model`` and ``backend`` passed only when given: otherwise the parameter file's hold."""
+        overrides = {"use_sim_time": use_sim_time}
+        for parameter, argument in (("model_path", model), ("backend", backend)):
+            value = argument.perform(context)
+            if value:
+                overrides[parameter] = value
+        return [
+            Node(
+                package=PACKAGE,
+                executable="depth_node",
+                name="depth_node",
+                output="screen",
+                parameters=[params_file, overrides],
+                remappings=[("image", image), ("camera_info", camera_info)],
+            )
+        ]
+
     rviz_node = Node(
         package="rviz2",
         executable="rviz2",
@@ -92,4 +99,4 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         condition=IfCondition(PythonExpression(["'", bag, "' != ''"])),
     )
-    return LaunchDescription([*arguments, depth_node, rviz_node, bag_play])
+    return LaunchDescription([*arguments, OpaqueFunction(function=depth_node), rviz_node, bag_play])

@@ -27,7 +27,7 @@ PACKAGING = ["package.xml", "setup.py", "setup.cfg", "resource", "launch", "conf
 
 LAUNCH_ARGUMENTS = {
     "model": "",
-    "backend": "auto",
+    "backend": "",  # empty: the parameter file's
     "image": "/kitti/camera_color_left/image_raw",
     "camera_info": "/kitti/camera_color_left/camera_info",
     "params_file": None,  # a substitution: the installed config/depth.yaml
@@ -178,9 +178,7 @@ def test_launch_node_wiring(launch_tree):
     remapped = [ast.literal_eval(pair.elts[0]) for pair in _keyword(depth_node, "remappings").elts]
     assert remapped == ["image", "camera_info"]
     parameters = ast.unparse(_keyword(depth_node, "parameters"))
-    for key in ("'model_path'", "'backend'", "'use_sim_time'", "params_file"):
-        assert key in parameters
-    assert "value_type=str" in ast.unparse(launch_tree)
+    assert parameters == "[params_file, overrides]"
     rviz = ast.unparse(nodes["rviz2"])
     assert "IfCondition" in rviz and "'depth.rviz'" in rviz and "'-d'" in rviz
     (bag_play,) = _calls(launch_tree, "ExecuteProcess")
@@ -199,6 +197,38 @@ def test_launch_file_runs_where_launch_ros_is_installed():
     description = module.generate_launch_description()
     names = {e.name for e in description.entities if isinstance(e, DeclareLaunchArgument)}
     assert names == set(LAUNCH_ARGUMENTS)
+
+
+@pytest.mark.parametrize(
+    ("given", "overridden"),
+    [
+        ({}, set()),
+        ({"model": "/m.onnx"}, {"model_path"}),
+        ({"model": "/m.onnx", "backend": "torch"}, {"model_path", "backend"}),
+    ],
+)
+def test_launch_overrides_the_parameter_file_only_with_arguments_given(monkeypatch, given, overridden):
+    """``model_path`` set in depth.yaml holds under ``ros2 launch`` unless ``model:=`` is given (#22)."""
+    pytest.importorskip("launch_ros")
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.utilities import perform_substitutions
+    from launch_ros.substitutions import FindPackageShare
+
+    from launch import LaunchContext
+
+    monkeypatch.setattr(FindPackageShare, "perform", lambda self, context: "/opt/depth_ros/share/depth_ros")
+    spec = importlib.util.spec_from_file_location("depth_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description, context = module.generate_launch_description(), LaunchContext()
+    for entity in description.entities:
+        if isinstance(entity, DeclareLaunchArgument):
+            default = perform_substitutions(context, entity.default_value)
+            context.launch_configurations[entity.name] = given.get(entity.name, default)
+    (node,) = next(e for e in description.entities if isinstance(e, OpaqueFunction)).execute(context)
+    overrides = [p for p in node._Node__parameters if isinstance(p, dict)]  # the file's entry comes first
+    names = {perform_substitutions(context, key) for key in overrides[0]}
+    assert names == {"use_sim_time", *overridden}
 
 
 # ------------------------------------------------------------------------------------ config files
