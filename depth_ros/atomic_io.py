@@ -10,8 +10,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path``; on error nothing is left behind."""
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path``; on error nothing is left behind.
+
+    The file gets the mode a plain ``open(path, "w")`` would give it (0666 less the umask), not ``mkstemp``'s
+    0600, so that a node running as another user can read a model written here.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -19,6 +30,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        tmp.chmod(0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
