@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from depth_ros.atomic_io import atomic_write, atomic_write_text
+from depth_ros.errors import first_line
 from depth_ros.networks import DepthDecoder, DepthNetwork, ResnetEncoder
 from depth_ros.networks.layers import PadMode
 
@@ -66,10 +67,10 @@ def load_state_file(path: str | Path) -> dict:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"refusing {path}: it holds objects other than tensors and plain values (loading it would run "
-            f"code from the file). {str(exc).splitlines()[0]}"
+            f"code from the file). {first_line(exc)}"
         ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise CheckpointError(f"cannot read {path}: corrupt or truncated ({str(exc).splitlines()[0][:160]})") from exc
+        raise CheckpointError(f"cannot read {path}: corrupt or truncated ({first_line(exc, 160)})") from exc
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} does not hold a state dict (got {type(state).__name__})")
     return state

@@ -119,6 +119,14 @@ def test_missing_depth_file_is_a_clear_error(folder):
         load_depth_network(path)
 
 
+@pytest.mark.parametrize("name", ["depth.pth", "adam.pth"])
+def test_an_empty_file_is_one_clear_error_not_an_index_error(folder, name):
+    path, _, _ = folder
+    (path / name).write_bytes(b"")
+    with pytest.raises(CheckpointError, match=rf"cannot read .*{name}: corrupt or truncated \(\w+"):
+        load_state_file(path / name)
+
+
 def test_truncated_file_is_a_clear_error(folder):
     path, _, _ = folder
     data = (path / "depth.pth").read_bytes()

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from depth_ros.atomic_io import atomic_write
+from depth_ros.errors import first_line
 from depth_ros.kitti import load_velodyne_points, rectified_image_size, velo_to_image
 from training.datasets.splits import SplitLine
 
@@ -132,7 +133,7 @@ def load_gt_depths(path: str | Path) -> list[np.ndarray]:
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         if isinstance(exc, GtDepthError):
             raise
-        raise GtDepthError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        raise GtDepthError(f"cannot read {path}: {first_line(exc)}") from None
     raise GtDepthError(f"{path} holds {sorted(keys)}: expected '{FLAT_KEY}' and '{SHAPES_KEY}', or Monodepth2's "
                        f"'{MONODEPTH2_KEY}'")  # fmt: skip
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from depth_ros.backends.base import INPUT_NAME, OUTPUT_NAME, Backend, BackendUnavailable
 from depth_ros.checkpoint import CheckpointError
+from depth_ros.errors import first_line
 
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
@@ -79,7 +80,7 @@ class OnnxRuntimeBackend(Backend):
             self.session = onnxruntime.InferenceSession(source, options, providers=providers)
         except (ort_errors.InvalidProtobuf, ort_errors.InvalidGraph, ort_errors.Fail, ort_errors.NoSuchFile) as exc:
             what = model if isinstance(model, (str, Path)) else "the ONNX graph"
-            raise CheckpointError(f"onnxruntime cannot load {what}: {str(exc).splitlines()[0][:300]}") from exc
+            raise CheckpointError(f"onnxruntime cannot load {what}: {first_line(exc)}") from exc
         if device_type == "cuda" and CUDA_PROVIDER not in self.session.get_providers():
             raise BackendUnavailable("onnxruntime could not start its CUDA provider (CUDA/cuDNN libraries missing?)")
         inputs = [i.name for i in self.session.get_inputs()]

@@ -10,6 +10,8 @@ from torch import nn
 from torchvision import models
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from depth_ros.errors import first_line
+
 # Monodepth2 normalises inside the encoder with one scalar for all channels (not ImageNet's per-channel
 # statistics). Official weights, ONNX exports and TensorRT engines all rely on it being here.
 MONODEPTH2_MEAN = 0.45
@@ -46,7 +48,7 @@ def load_pretrained_state_dict(weights: models.WeightsEnum, allow_download: bool
     try:
         return weights.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # URLError is an OSError
-        raise PretrainedWeightsError(_missing_weights_message(weights, path, str(exc).splitlines()[0])) from exc
+        raise PretrainedWeightsError(_missing_weights_message(weights, path, first_line(exc))) from exc
 
 
 def _missing_weights_message(weights: models.WeightsEnum, path: Path, reason: str) -> str:
