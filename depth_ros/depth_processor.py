@@ -66,6 +66,11 @@ __all__ = [
 # InputError), the metric scale (no ground plane for camera_height), or the serialised bytes of a
 # bag message (bag processor only).
 FrameErrorKind = Literal["image", "camera_info", "model_input", "scale", "decode"]
+# What to do about a CameraInfo the frames cannot be paired with.
+NO_CAMERA_INFO_HINT = (
+    "fix the camera_info topic, or set use_camera_info to false to publish depth without it (then no points and "
+    "no depth/camera_info unless the model learned its intrinsics; scale_strategy camera_height needs them)"
+)
 # Why a "scale" frame is not published, and the fix: said once in the log and in the bag processor's summary.
 NO_SCALE_YET = (
     "no metric scale is known yet, so nothing is published until the road is seen (later frames without it reuse "
@@ -311,10 +316,12 @@ def _camera_info_K(camera_info: Any, width: int, height: int) -> np.ndarray:
         size = (int(camera_info.width), int(camera_info.height))
         K = camera_info_to_K(camera_info)
     except (AttributeError, TypeError, ValueError) as exc:  # ImageFormatError is a ValueError
-        raise FrameError("camera_info", f"CameraInfo: {exc}") from None
+        message = str(exc) if str(exc).startswith("CameraInfo") else f"CameraInfo: {exc}"
+        raise FrameError("camera_info", f"{message}; {NO_CAMERA_INFO_HINT}") from None
     if size != (width, height):
         raise FrameError(
-            "camera_info", f"CameraInfo is for a {size[0]}×{size[1]} image but the image is {width}×{height}"
+            "camera_info",
+            f"CameraInfo is for a {size[0]}×{size[1]} image but the image is {width}×{height}; {NO_CAMERA_INFO_HINT}",
         )
     return K
 

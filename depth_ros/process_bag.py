@@ -179,6 +179,10 @@ def select_topics(
 @contextlib.contextmanager
 def _open_bag(path: Path) -> Iterator[AnyReader]:
     """An open AnyReader of ``path``; BagError (one line) for a missing, truncated, empty or foreign file."""
+    if path.is_dir() and not (path / "metadata.yaml").is_file():
+        storage = sorted(p.name for p in path.iterdir() if p.suffix in (".mcap", ".db3"))
+        hint = f"pass the storage file itself ({', '.join(storage)})" if storage else "it holds no .mcap or .db3 file"
+        raise BagError(f"cannot read bag {path}: the folder has no metadata.yaml (a rosbag2 folder needs it); {hint}")
     try:
         reader = AnyReader([path], default_typestore=rosbags_typestore())
         reader.open()

@@ -230,6 +230,14 @@ def test_bad_messages_raise_frame_error(make_input, kind, match):
     assert caught.value.kind == kind
 
 
+@pytest.mark.parametrize("K", [np.zeros((3, 3)), np.full((3, 3), np.nan)])
+def test_an_unusable_camera_info_says_it_once_and_how_to_do_without(K):
+    with pytest.raises(FrameError) as caught:
+        make_processor().process(image_msg(), camera_info_msg(K=K))
+    message = str(caught.value)
+    assert message.count("CameraInfo") == 1 and "use_camera_info to false" in message
+
+
 def test_camera_height_without_intrinsics_is_a_model_input_error():
     with pytest.raises(FrameError) as caught:
         make_processor(scale_strategy="camera_height").process(image_msg(), None)

@@ -284,6 +284,15 @@ def test_command_line_exits_1_and_writes_nothing_when_every_frame_is_skipped(bag
     assert "scale_strategy to 'fixed'" in last
 
 
+def test_a_bag_folder_without_metadata_names_the_file_and_the_way_out(bag, tmp_path, capsys):
+    copy = Path(shutil.copytree(bag, tmp_path / "copy"))
+    (copy / "metadata.yaml").unlink()
+    mcap = next(copy.glob("*.mcap")).name
+    assert main([str(copy), str(tmp_path / "out"), "--model", "unused", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no metadata.yaml" in err and f"pass the storage file itself ({mcap})" in err
+
+
 def _truncated(bag: Path, tmp_path: Path) -> Path:
     copy = Path(shutil.copytree(bag, tmp_path / "truncated"))
     mcap = next(copy.glob("*.mcap"))
