@@ -66,3 +66,22 @@ def staged_directory(final: str | Path) -> Iterator[Path]:
         os.replace(target, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def staged_folder(final: str | Path, fill: Callable[[Path], None]) -> Path:
+    """Create the folder ``final`` whole: ``fill(staging)`` writes into a fresh temporary sibling folder, which then
+    replaces ``final`` (an existing one is moved aside first and removed after). On error nothing changes."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    previous = staging.with_suffix(".old")
+    try:
+        fill(staging)
+        staging.chmod(0o777 & ~current_umask())
+        if final.exists():
+            os.replace(final, previous)
+        os.replace(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)
+    return final

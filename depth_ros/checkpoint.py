@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from depth_ros.atomic_io import atomic_write, atomic_write_text
+from depth_ros.atomic_io import atomic_write, atomic_write_text, staged_folder
 from depth_ros.errors import first_line
 from depth_ros.networks import DepthDecoder, DepthNetwork, ResnetEncoder
 from depth_ros.networks.layers import PadMode
@@ -125,21 +125,28 @@ def read_metadata(folder: str | Path) -> ModelMetadata:
 
 
 def save_weights_folder(
-    folder: str | Path, state_dicts: Mapping[str, Mapping[str, torch.Tensor]], metadata: ModelMetadata
+    folder: str | Path,
+    state_dicts: Mapping[str, Mapping[str, torch.Tensor]],
+    metadata: ModelMetadata,
+    extra_files: Mapping[str, Mapping] | None = None,
 ) -> Path:
-    """Write ``<name>.pth`` for every entry of ``state_dicts`` plus ``depth_ros.json``, each atomically.
+    """Write ``<name>.pth`` for every entry of ``state_dicts``, ``extra_files`` (file name → state, e.g.
+    ``adam.pth``) and ``depth_ros.json`` as one folder, created whole: a loader never sees part of it.
 
     ``state_dicts["encoder"]`` gets Monodepth2's ``height``/``width``/``use_stereo`` keys.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, state in state_dicts.items():
-        state = dict(state)
-        if name == "encoder":
-            state.update(height=metadata.height, width=metadata.width, use_stereo=metadata.use_stereo)
-        save_state_file(folder / f"{name}.pth", state)
-    atomic_write_text(folder / METADATA_FILE, metadata.to_json())
-    return folder
+
+    def fill(staging: Path) -> None:
+        for name, state in state_dicts.items():
+            state = dict(state)
+            if name == "encoder":
+                state.update(height=metadata.height, width=metadata.width, use_stereo=metadata.use_stereo)
+            save_state_file(staging / f"{name}.pth", state)
+        for filename, state in (extra_files or {}).items():
+            save_state_file(staging / filename, state)
+        atomic_write_text(staging / METADATA_FILE, metadata.to_json())
+
+    return staged_folder(folder, fill)
 
 
 def load_module_state(module: torch.nn.Module, state: Mapping[str, torch.Tensor], name: str) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from depth_ros import checkpoint
 from depth_ros.checkpoint import (
     METADATA_FILE,
     CheckpointError,
@@ -162,3 +163,28 @@ def test_architecture_mismatch_is_a_clear_error(tmp_path):
     state["decoder.0.conv.conv.weight"] = torch.zeros(3, 3, 3, 3)
     with pytest.raises(CheckpointError, match="does not fit the network"):
         load_module_state(decoder, state, "depth.pth")
+
+
+def test_a_weights_folder_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A full disk after two files left ``weights_0`` with encoder.pth and depth.pth only, and inference took it."""
+    states = {name: {"w": torch.zeros(2)} for name in ("encoder", "depth", "pose_encoder", "pose")}
+    metadata = ModelMetadata(height=64, width=192)
+    real_save, saved = checkpoint.save_state_file, []
+
+    def disk_full_after_two(path, state):
+        if len(saved) == 2:
+            raise OSError(28, "No space left on device")
+        saved.append(path)
+        return real_save(path, state)
+
+    monkeypatch.setattr(checkpoint, "save_state_file", disk_full_after_two)
+    with pytest.raises(OSError, match="No space left"):
+        save_weights_folder(tmp_path / "weights_0", states, metadata, extra_files={"adam.pth": {}})
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its staging
+    monkeypatch.setattr(checkpoint, "save_state_file", real_save)
+    folder = save_weights_folder(tmp_path / "weights_0", states, metadata, extra_files={"adam.pth": {}})
+    assert sorted(p.name for p in folder.iterdir()) == ["adam.pth", "depth.pth", "depth_ros.json", "encoder.pth",
+                                                         "pose.pth", "pose_encoder.pth"]
+    save_weights_folder(folder, {"encoder": states["encoder"], "depth": states["depth"]}, metadata)
+    assert sorted(p.name for p in folder.iterdir()) == ["depth.pth", "depth_ros.json", "encoder.pth"]  # replaced whole
+    assert [p.name for p in tmp_path.iterdir()] == ["weights_0"]

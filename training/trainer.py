@@ -43,7 +43,6 @@ from depth_ros.checkpoint import (
     ModelMetadata,
     load_module_state,
     load_state_file,
-    save_state_file,
     save_weights_folder,
 )
 from training.augment import WeatherAugmentation
@@ -454,9 +453,8 @@ class Trainer:
             intrinsics_norm=self.intrinsics_average.mean(),
         )
         states = {name: net.state_dict() for name, net in self.model.named_networks().items()}
-        save_weights_folder(folder, states, metadata)
-        save_state_file(folder / "adam.pth", self.optimizer.state_dict())
-        save_state_file(folder / TRAINER_STATE_FILE, self.trainer_state())
+        extra = {"adam.pth": self.optimizer.state_dict(), TRAINER_STATE_FILE: self.trainer_state()}
+        save_weights_folder(folder, states, metadata, extra_files=extra)
         self._print(f"Saved {folder}")
         return folder
 
