@@ -458,7 +458,8 @@ def test_n_steps_then_resume_then_n_steps_equals_2n_steps_in_one_run(synthetic_k
 
     def run(name: str, max_steps: int, **overrides) -> Trainer:
         trainer = Trainer(tiny_options(synthetic_kitti, tmp_path, model_name=name, max_steps=max_steps, warmup_steps=10,
-                                       scheduler_step_size=1, num_workers=num_workers, seed=3, **overrides))
+                                       scheduler_step_size=1, num_workers=num_workers, seed=3, height=32, width=64,
+                                       **overrides))  # fmt: skip
         trainer.train()
         return trainer
 
