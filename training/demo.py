@@ -4,7 +4,7 @@ synthetic drives → short training → Eigen-style evaluation (with a quality g
 KITTI-style rosbag2 → depth bag (the node's callback path, without ROS) → preview PNGs. Everything lands
 in ``--out`` (default ``demo_out/``), which is recreated on every run.
 
-    python -m training.demo [--out demo_out] [--steps 600] [--seed 0]
+    python -m training.demo [--out demo_out] [--steps 500] [--seed 0]
 
 The brief training uses what learns fastest per CPU minute (``benchmarks/learning_check.py``): 192×64, batch 4,
 learning rate 6e-4 (6× Monodepth2's) dropped ×0.1 after 75 % of the steps, from scratch, and a linear warm-up of
@@ -103,7 +103,7 @@ def write_depth_strip(depth_bag: Path, drive_dir: Path, out_png: Path, rows: int
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (recreated)")
-    parser.add_argument("--steps", type=int, default=600, help="training steps (batch 4 at 192×64)")
+    parser.add_argument("--steps", type=int, default=500, help="training steps (batch 4 at 192×64)")
     parser.add_argument("--seed", type=int, default=0, help="training seed (train.py --seed)")
     parser.add_argument("--max_abs_rel", type=float, default=MAX_ABS_REL,
                         help="quality gate: stop when the trained network's AbsRel on the held-out drive is higher")
