@@ -101,7 +101,7 @@ class DepthNode(Node):
         )
 
         classes = {IMAGE_TYPE: types.Image, CAMERA_INFO_TYPE: types.CameraInfo, POINT_CLOUD_TYPE: types.PointCloud2}
-        self._publishers = {
+        self._output_publishers = {
             output.field: self.create_publisher(classes[output.msgtype], output.topic, rclpy_qos(OUTPUT_QOS))
             for output in published_outputs(self.config.publish_points)
         }
@@ -142,7 +142,7 @@ class DepthNode(Node):
             start = time.perf_counter()
             try:
                 outputs = self.processor.process(image_msg, self._camera_info)
-                for field, publisher in self._publishers.items():
+                for field, publisher in self._output_publishers.items():
                     message = getattr(outputs, field)
                     if message is not None:  # camera_info and points need intrinsics
                         publisher.publish(message)

@@ -1,7 +1,23 @@
 """Fixtures shared by several test modules."""
 
+import os
+
 import pytest
 import torch
+
+# Where `make test` found the ROS 2 runtime, a test skipped for want of ROS is a failure, not a skip.
+ROS_MODULES = ("rclpy", "launch_ros", "launch_testing", "cv_bridge", "sensor_msgs")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("DEPTH_ROS_REQUIRE_ROS2"):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if any(f"'{module}'" in reason for module in ROS_MODULES):
+            report.outcome = "failed"
+            report.longrepr = f"DEPTH_ROS_REQUIRE_ROS2 is set but this ROS 2 test skipped: {reason}"
 
 
 @pytest.fixture(scope="module")
