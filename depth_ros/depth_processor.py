@@ -45,7 +45,7 @@ from depth_ros.messages import (
     scale_camera_info,
     stamp_to_ns,
 )
-from depth_ros.pipeline import SCALE_STRATEGIES, DepthEstimator, DepthPrediction, InputError
+from depth_ros.pipeline import SCALE_STRATEGIES, DepthEstimator, DepthPrediction, InputError, NetworkOutputError
 from depth_ros.visualize import colorize_depth
 
 __all__ = [
@@ -63,9 +63,9 @@ __all__ = [
 ]
 
 # What was wrong with a frame: the Image, the CameraInfo, the image as model input (pipeline
-# InputError), the metric scale (no ground plane for camera_height), or the serialised bytes of a
-# bag message (bag processor only).
-FrameErrorKind = Literal["image", "camera_info", "model_input", "scale", "decode"]
+# InputError), the network's output (NaN/Inf: NetworkOutputError), the metric scale (no
+# ground plane for camera_height), or the serialised bytes of a bag message (bag processor only).
+FrameErrorKind = Literal["image", "camera_info", "model_input", "model_output", "scale", "decode"]
 # What to do about a CameraInfo the frames cannot be paired with.
 NO_CAMERA_INFO_HINT = (
     "fix the camera_info topic, or set use_camera_info to false to publish depth without it (then no points and "
@@ -268,6 +268,8 @@ class DepthImageProcessor:
             prediction = self.estimator.predict(rgb, K_px=K_input)
         except InputError as exc:
             raise FrameError("model_input", str(exc)) from None
+        except NetworkOutputError as exc:
+            raise FrameError("model_output", str(exc)) from None
         except GroundPlaneError as exc:
             raise FrameError("scale", f"camera_height scale: {exc}; {NO_SCALE_YET}") from None
 

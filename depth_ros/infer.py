@@ -33,7 +33,14 @@ from depth_ros.atomic_io import atomic_write_bytes
 from depth_ros.backends import BACKEND_KINDS, BackendUnavailable
 from depth_ros.checkpoint import CheckpointError
 from depth_ros.geometry import GroundPlaneError
-from depth_ros.pipeline import SCALE_STRATEGIES, DepthEstimator, DepthPrediction, InputError, resize_disparity
+from depth_ros.pipeline import (
+    SCALE_STRATEGIES,
+    DepthEstimator,
+    DepthPrediction,
+    InputError,
+    NetworkOutputError,
+    resize_disparity,
+)
 from depth_ros.visualize import colorize_disparity
 
 PROG = "python -m depth_ros.infer"
@@ -130,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             prediction = estimator.predict(read_rgb(path), K_px=K_px)
             write_outputs(prediction, path.stem, args.output)
-        except (InputError, GroundPlaneError) as exc:
+        except (InputError, NetworkOutputError, GroundPlaneError) as exc:
             failures += 1
             tqdm.write(f"{PROG}: error: {path}: {exc}", file=sys.stderr)
     print(

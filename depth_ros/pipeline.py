@@ -47,6 +47,19 @@ ScaleStrategy = Literal["relative", "stereo", "fixed", "camera_height"]
 SCALE_STRATEGIES: tuple[str, ...] = ("relative", "stereo", "fixed", "camera_height")
 
 
+class NetworkOutputError(ValueError):
+    """The network's output is unusable: not one finite value (what NaN or Inf weights give)."""
+
+
+def check_network_output(sigmoid_disp: np.ndarray, what: str = "the image") -> None:
+    """Raise NetworkOutputError when ``sigmoid_disp`` (1×h×w) has no finite value; some NaN pixels are left to
+    become invalid (NaN) depth, as REP-117 has it."""
+    if not np.isfinite(sigmoid_disp).any():
+        raise NetworkOutputError(
+            f"the network returned only NaN or Inf for {what}: its weights are corrupt (check the model file)"
+        )
+
+
 class InputError(ValueError):
     """An image or camera matrix the pipeline cannot use (empty, wrong shape/dtype/encoding, NaN/Inf)."""
 
@@ -241,6 +254,8 @@ class DepthEstimator:
         if disparity.shape != expected:
             raise RuntimeError(f"the {self.backend.name} backend returned shape {disparity.shape}, expected {expected}")
 
+        for index, sigmoid_disp in enumerate(disparity):
+            check_network_output(sigmoid_disp, f"image {index}" if len(images) > 1 else "the image")
         predictions = []
         for image, sigmoid_disp in zip(images, disparity):
             start = time.perf_counter()

@@ -238,6 +238,13 @@ def test_an_unusable_camera_info_says_it_once_and_how_to_do_without(K):
     assert message.count("CameraInfo") == 1 and "use_camera_info to false" in message
 
 
+def test_a_network_returning_only_nan_is_a_frame_error_not_a_nan_depth():
+    disparity = np.full((NET_HEIGHT, NET_WIDTH), np.nan, np.float32)  # what NaN weights give
+    with pytest.raises(FrameError, match=r"only NaN or Inf.*corrupt") as caught:
+        make_processor(disparity).process(image_msg(), camera_info_msg())
+    assert caught.value.kind == "model_output"
+
+
 def test_camera_height_without_intrinsics_is_a_model_input_error():
     with pytest.raises(FrameError) as caught:
         make_processor(scale_strategy="camera_height").process(image_msg(), None)

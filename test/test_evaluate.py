@@ -216,6 +216,8 @@ BAD_INPUTS = {
     "stereo with a scale factor": (lambda d, t: [*_model_args(d), "--pred_depth_scale_factor", "2"], "5.4"),
     "num_layers mismatch": (lambda d, t: [*_model_args(d), "--num_layers", "50"],
                             "--num_layers 50 does not match"),
+    "NaN predictions": (lambda d, t: ["--ext_disp_to_eval", str(_save(t, np.full_like(_true_disparities(d), np.nan))),
+                                      "--eval_split", str(d["split"])], "4 of 4 predictions"),
 }  # fmt: skip
 
 

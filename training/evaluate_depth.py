@@ -204,6 +204,12 @@ def run(args: argparse.Namespace) -> None:
     scoring = not args.no_eval and split != "benchmark"
     gt_depths = load_gt_depths(split_dir / GT_FILE) if scoring else None  # fail before the long prediction
     pred_disps, out_dir, source, settings = obtain_disparities(args, split_dir)
+    unusable = int((~np.isfinite(pred_disps).any(axis=(1, 2))).sum())
+    if unusable:
+        raise EvalError(
+            f"{unusable} of {len(pred_disps)} predictions of {source} hold only NaN or Inf: corrupt weights or "
+            f"disparities; nothing is scored"
+        )
     if args.save_pred_disps:
         print(f"-> Saved predicted disparities to {save_array(out_dir / f'disps_{split}_split.npy', pred_disps)}")
     if args.no_eval:
