@@ -70,7 +70,8 @@ def check_quality(evaluation_json: Path, max_abs_rel: float, steps: int, seed: i
         raise SystemExit(
             f"demo: quality gate: the trained network scores AbsRel {abs_rel:.3f} on the held-out drive, expected "
             f"≤ {max_abs_rel} (an untrained one scores ~0.53): training did not learn depth; try more steps "
-            f"(--steps {2 * steps}) or another seed (--seed {seed + 1}), and please report it with this line"
+            f"(make demo DEMO_ARGS='--steps {2 * steps}') or another seed (DEMO_ARGS='--seed {seed + 1}'), and "
+            f"please report it with this line"
         )
     print(f"--- quality gate: AbsRel {abs_rel:.3f} ≤ {max_abs_rel}", flush=True)
     return abs_rel
