@@ -1,6 +1,7 @@
 """Fixtures shared by several test modules."""
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,3 +28,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def kitti_drive_416x128(tmp_path_factory) -> Path:
+    """One synthetic KITTI raw drive (seed 0, 5 frames, 416×128, with its date folder's calibration), rendered once
+    and shared read-only by the modules that convert, process or score it: copy it before changing it."""
+    from training import synthetic_kitti
+
+    root = tmp_path_factory.mktemp("kitti_drive_416x128")
+    return synthetic_kitti.generate(root, drives=1, frames=5, seed=0, width=416, height=128)[0]

@@ -22,10 +22,10 @@ WIDTH, HEIGHT = 416, 128
 
 
 @pytest.fixture(scope="module")
-def drive(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("kitti")
-    (drive_dir,) = synthetic_kitti.generate(root, drives=1, frames=FRAMES, seed=0, width=WIDTH, height=HEIGHT)
-    return drive_dir
+def drive(kitti_drive_416x128) -> Path:
+    """The shared FRAMES-frame WIDTH×HEIGHT drive (conftest); tests that break it work on a copy."""
+    assert len(list((kitti_drive_416x128 / "image_02" / "data").glob("*.png"))) == FRAMES
+    return kitti_drive_416x128
 
 
 @pytest.fixture(scope="module")

@@ -241,11 +241,11 @@ def test_decoder_of_the_wrong_kind_is_a_clear_error(tmp_path, saved, claimed):
 
 
 @pytest.fixture(scope="module")
-def synthetic_drive(tmp_path_factory):
-    """One 416×128 synthetic KITTI drive: true depth maps (m, 0 = none) and the rectified K of image_02."""
-    synthetic_kitti = pytest.importorskip("training.synthetic_kitti")
-    root = tmp_path_factory.mktemp("synthetic_kitti")
-    (drive,) = synthetic_kitti.generate(root, drives=1, frames=5, seed=0, width=416, height=128)
+def synthetic_drive(kitti_drive_416x128):
+    """The shared 416×128 synthetic KITTI drive: true depth maps (m, 0 = none) and the rectified K of image_02."""
+    from training import synthetic_kitti
+
+    drive = kitti_drive_416x128
     depth_files = sorted((drive / "proj_depth" / "groundtruth" / "image_02").glob("*.png"))
     depths = [cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.float32) / 256.0 for path in depth_files]
     return depths, rectified_intrinsics(drive.parent, 2), synthetic_kitti.CAMERA_HEIGHT_M

@@ -34,7 +34,6 @@ from depth_ros.messages import (
 )
 from depth_ros.pipeline import DepthEstimator
 from depth_ros.process_bag import OUTPUT_TOPICS, BagError, NoFrameProcessedError, main, process_bag
-from training import synthetic_kitti
 
 FRAMES = 5  # synthetic_kitti.generate refuses fewer (its split files need 5 frames per drive)
 WIDTH, HEIGHT = 416, 128
@@ -47,9 +46,10 @@ CONFIG_YAML = Path(__file__).resolve().parents[1] / "config" / "depth.yaml"
 
 
 @pytest.fixture(scope="module")
-def drive(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("kitti")
-    return synthetic_kitti.generate(out, drives=1, frames=FRAMES, seed=0, width=WIDTH, height=HEIGHT)[0]
+def drive(kitti_drive_416x128) -> Path:
+    """The shared FRAMES-frame WIDTH×HEIGHT drive (conftest)."""
+    assert len(list((kitti_drive_416x128 / "image_02" / "data").glob("*.png"))) == FRAMES
+    return kitti_drive_416x128
 
 
 @pytest.fixture(scope="module")
