@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 
 @dataclasses.dataclass(frozen=True)
 class Encoding:
@@ -32,3 +34,8 @@ DEPTH_ENCODINGS: dict[str, Encoding] = {"32FC1": Encoding(1, 4), "16UC1": Encodi
 ARRAY_ENCODINGS: dict[str, Encoding] = {
     name: encoding for name, encoding in COLOUR_ENCODINGS.items() if encoding.channel_bytes == 1 and encoding.rgb
 }
+
+
+def sixteen_to_eight_bit(pixels: np.ndarray) -> np.ndarray:
+    """16-bit channel values → 8-bit, rounded (÷257: 65535 → 255), as image_transport's conversions do."""
+    return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from depth_ros.atomic_io import atomic_write_bytes
 from depth_ros.backends import BACKEND_KINDS, BackendUnavailable
 from depth_ros.checkpoint import CheckpointError
+from depth_ros.encodings import sixteen_to_eight_bit
 from depth_ros.geometry import GroundPlaneError
 from depth_ros.pipeline import (
     SCALE_STRATEGIES,
@@ -48,9 +49,22 @@ OUTPUT_SUFFIX = "_disp"
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """An image file → H×W×3 uint8 RGB (PIL, converted to RGB as test_simple does)."""
+    """An image file → H×W×3 uint8 RGB (PIL, converted to RGB as test_simple does).
+
+    16-bit grey images are scaled to 8 bits as the bag path reads ``mono16`` (÷257), not clipped to white;
+    floating-point images are refused (their value range is unknown) rather than clipped to black and white.
+    """
     try:
         with Image.open(path) as image:
+            if image.mode == "F":
+                raise InputError(
+                    f"{path}: a floating-point image (PIL mode F) has no known value range; save it as 8 or 16 bit"
+                )
+            if image.mode == "I" or image.mode.startswith("I;16"):
+                pixels = np.asarray(image)
+                if pixels.min() < 0 or pixels.max() > np.iinfo(np.uint16).max:
+                    raise InputError(f"{path}: a 32-bit integer image (PIL mode {image.mode}) beyond 16 bits")
+                return np.repeat(sixteen_to_eight_bit(pixels)[:, :, None], 3, axis=2)
             return np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(f"cannot read image {path}: {exc}") from None

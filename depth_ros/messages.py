@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from depth_ros.encodings import COLOUR_ENCODINGS, DEPTH_ENCODINGS, Encoding
+from depth_ros.encodings import COLOUR_ENCODINGS, DEPTH_ENCODINGS, Encoding, sixteen_to_eight_bit
 from depth_ros.interface import QosSettings
 
 __all__ = [
@@ -313,7 +313,7 @@ def image_to_rgb(msg: Any) -> np.ndarray:
     except cv2.error as exc:
         raise ImageFormatError(f"Image: OpenCV cannot convert {encoding}: {str(exc).strip()}") from None
     if rgb.dtype == np.uint16:
-        rgb = ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        rgb = sixteen_to_eight_bit(rgb)
     return np.ascontiguousarray(rgb)
 
 

@@ -365,3 +365,15 @@ def test_infer_bad_input_exits_2_with_one_line(tmp_path, official_folder, capsys
     assert len(errors) == 4
     assert "cannot read image" in errors[0] and "does not exist" in errors[1]
     assert "scale_factor" in errors[3]
+
+
+def test_infer_reads_16_bit_grey_as_the_bag_path_does_and_refuses_float_images(tmp_path):
+    """PIL's convert("RGB") clipped a 16-bit PNG to white and a float TIFF to black and white (#22)."""
+    grey16 = (np.arange(40 * 60).reshape(40, 60) * 27).astype(np.uint16)  # 0 … 64 773
+    cv2.imwrite(str(tmp_path / "grey16.png"), grey16)
+    rgb = infer.read_rgb(tmp_path / "grey16.png")
+    expected = ((grey16.astype(np.uint32) + 128) // 257).astype(np.uint8)  # mono16 in a bag
+    assert rgb.shape == (40, 60, 3) and (rgb == expected[:, :, None]).all() and rgb.max() > 200 > 50 > rgb.min()
+    cv2.imwrite(str(tmp_path / "float.tiff"), np.random.default_rng(0).random((40, 60), dtype=np.float32))
+    with pytest.raises(InputError, match="floating-point image"):
+        infer.read_rgb(tmp_path / "float.tiff")
