@@ -38,6 +38,26 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def atomic_write_set(files: dict[Path, bytes]) -> list[Path]:
+    """Write several files as a set: every one to a temporary sibling first, then all renamed into place, so a
+    failure (a full disk) leaves the previous set untouched instead of a mix of old and new files."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((Path(tmp_name), path))
+            with os.fdopen(fd, "wb") as stream:
+                stream.write(data)
+            Path(tmp_name).chmod(0o666 & ~current_umask())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return list(files)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from depth_ros.atomic_io import atomic_write_bytes
+from depth_ros.atomic_io import atomic_write_set
 from depth_ros.backends import BACKEND_KINDS, BackendUnavailable
 from depth_ros.checkpoint import CheckpointError
 from depth_ros.encodings import sixteen_to_eight_bit
@@ -89,19 +89,19 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def write_outputs(prediction: DepthPrediction, stem: str, output_dir: Path) -> list[Path]:
-    """Write the test_simple-style files of one prediction; return their paths."""
+    """Write the test_simple-style files of one prediction as a set (all or none replaced); return their paths."""
     height, width = prediction.depth_m.shape
     disparity = prediction.disparity
     preview = Image.fromarray(colorize_disparity(resize_disparity(disparity, width, height)))
     jpeg = io.BytesIO()
     preview.save(jpeg, format="JPEG")
-    written = [
-        atomic_write_bytes(output_dir / f"{stem}{OUTPUT_SUFFIX}.npy", _npy_bytes(disparity[None, None])),
-        atomic_write_bytes(output_dir / f"{stem}{OUTPUT_SUFFIX}.jpeg", jpeg.getvalue()),
-    ]
+    files = {
+        output_dir / f"{stem}{OUTPUT_SUFFIX}.npy": _npy_bytes(disparity[None, None]),
+        output_dir / f"{stem}{OUTPUT_SUFFIX}.jpeg": jpeg.getvalue(),
+    }
     if prediction.is_metric:
-        written.append(atomic_write_bytes(output_dir / f"{stem}_depth.npy", _npy_bytes(prediction.depth_m)))
-    return written
+        files[output_dir / f"{stem}_depth.npy"] = _npy_bytes(prediction.depth_m)
+    return atomic_write_set(files)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,14 +146,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InputError, CheckpointError, BackendUnavailable, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"{PROG}: error: cannot create the output folder {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     failures = 0
     for path in tqdm(inputs, desc="depth", unit="image", disable=len(inputs) == 1):
         try:
             prediction = estimator.predict(read_rgb(path), K_px=K_px)
-            write_outputs(prediction, path.stem, args.output)
         except (InputError, NetworkOutputError, GroundPlaneError) as exc:
             failures += 1
             tqdm.write(f"{PROG}: error: {path}: {exc}", file=sys.stderr)
+            continue
+        try:
+            write_outputs(prediction, path.stem, args.output)
+        except OSError as exc:  # read-only or full: every later image would fail the same way
+            print(f"{PROG}: error: cannot write the outputs of {path} into {args.output}: {exc.strerror or exc} "
+                  f"(earlier outputs of that image are left as they were)", file=sys.stderr)  # fmt: skip
+            return 2
     print(
         f"{len(inputs) - failures}/{len(inputs)} images → {args.output} ({estimator.backend.name} on "
         f"{estimator.backend.device}, scale {args.scale})"

@@ -377,3 +377,21 @@ def test_infer_reads_16_bit_grey_as_the_bag_path_does_and_refuses_float_images(t
     cv2.imwrite(str(tmp_path / "float.tiff"), np.random.default_rng(0).random((40, 60), dtype=np.float32))
     with pytest.raises(InputError, match="floating-point image"):
         infer.read_rgb(tmp_path / "float.tiff")
+
+
+def test_infer_output_that_is_a_file_or_cannot_be_written_is_one_line(tmp_path, official_folder, capsys, monkeypatch):
+    image = write_png(tmp_path / "a.png", random_rgb(40, 60, 3))
+    taken = tmp_path / "taken"
+    taken.write_text("a file the user keeps")
+    base = ["--weights", str(official_folder), "--input", str(image), "--backend", "torch"]
+    assert infer.main([*base, "--output", str(taken)]) == 2
+    assert taken.read_text() == "a file the user keeps"
+
+    def full_disk(files):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(infer, "atomic_write_set", full_disk)
+    assert infer.main([*base, "--output", str(tmp_path / "out")]) == 2
+    errors = [line for line in capsys.readouterr().err.strip().splitlines() if "error:" in line]
+    assert len(errors) == 2 and "cannot create the output folder" in errors[0]
+    assert "cannot write the outputs of" in errors[1] and "No space left on device" in errors[1]
