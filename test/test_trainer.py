@@ -6,6 +6,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from depth_ros.checkpoint import CheckpointError, load_depth_network, load_state
 from depth_ros.geometry import disp_to_depth
 from training import train
 from training.datasets import (
+    DatasetError,
     ImageCache,
     KITTIDepthDataset,
     KITTIRAWDataset,
@@ -582,6 +584,34 @@ def test_two_process_ddp_run_saves_unwrapped_weights(synthetic_kitti, tmp_path):
 
 
 # =========================================================================================== command line
+
+
+def _split_with(tmp_path: Path, train_lines: list[str], val_from: Path) -> Path:
+    split = tmp_path / "split"
+    split.mkdir(parents=True)
+    (split / "train_files.txt").write_text("\n".join(train_lines) + "\n")
+    shutil.copy(val_from / "val_files.txt", split)
+    return split
+
+
+def test_every_split_line_is_checked_before_the_first_step(synthetic_kitti, tmp_path):
+    """A malformed line gave KeyError: None and a missing frame a FileNotFoundError mid-epoch (#22)."""
+    splits = synthetic_kitti / "splits" / "synthetic"
+    lines = read_split_file(splits / "train_files.txt")
+    malformed = _split_with(tmp_path / "a", [*lines[:3], f"{DRIVE} 7", *lines[3:]], splits)
+    with pytest.raises(DatasetError, match=r"1 split line\(s\) are not .*line 4 '.* 7'"):
+        Trainer(tiny_options(synthetic_kitti, tmp_path, split=str(malformed)))
+    beyond = _split_with(tmp_path / "b", [*lines, f"{DRIVE} 900 l", f"{DRIVE} 901 r"], splits)
+    with pytest.raises(DatasetError, match=rf"2 of {len(lines) + 2} split lines need files that do not exist "
+                                           rf"\(line {len(lines) + 1}: .*0000000900\.png"):  # fmt: skip
+        Trainer(tiny_options(synthetic_kitti, tmp_path, split=str(beyond)))
+
+
+def test_a_drive_without_calibration_is_named_before_the_first_step(synthetic_kitti, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_kitti / DRIVE, data / DRIVE)  # the drive, not its date folder's calib_*.txt
+    with pytest.raises(DatasetError, match=r"need files that do not exist \(line 1: .*calib_cam_to_cam\.txt"):
+        Trainer(tiny_options(data, tmp_path, split=str(synthetic_kitti / "splits" / "synthetic")))
 
 
 def test_command_line_errors_are_one_line(synthetic_kitti, tmp_path, monkeypatch, capsys):

@@ -250,7 +250,7 @@ class Trainer:
         opt = self.opt
         split_dir = resolve_split_dir(opt.split, opt.splits_dir)
         train_set = self.make_dataset(read_split_file(split_dir / TRAIN_FILE), is_train=True)
-        train_set.verify_first_sample()
+        train_set.verify_split()
         sampler = None
         if self.dist.enabled:
             sampler = DistributedSampler(
@@ -274,6 +274,7 @@ class Trainer:
         val_loader = None
         if self.dist.is_main:
             val_set = self.make_dataset(read_split_file(split_dir / VAL_FILE), is_train=False)
+            val_set.verify_split()
             val_loader = DataLoader(
                 val_set, shuffle=True, generator=torch.Generator().manual_seed(opt.seed + 1), **common
             )

@@ -52,6 +52,15 @@ class KITTIRAWDataset(KITTIDataset):
     def get_image_path(self, folder: str, frame_index: int, side: str | None) -> Path:
         return self.data_path / folder / f"image_0{SIDE_TO_CAM[side]}" / "data" / f"{frame_index:010d}{self.img_ext}"
 
+    def required_files(self, line: SplitLine) -> list[Path]:
+        """The images, and with Velodyne ground truth the scan and the date folder's calibration files."""
+        paths = super().required_files(line)
+        if self.load_depth:
+            calib_dir = self.data_path / line.folder.split("/")[0]
+            paths += [self.velodyne_path(line.folder, line.frame_index), calib_dir / "calib_cam_to_cam.txt",
+                      calib_dir / "calib_velo_to_cam.txt"]  # fmt: skip
+        return paths
+
     def get_depth(self, folder: str, frame_index: int, side: str | None) -> np.ndarray:
         calib_dir = self.data_path / folder.split("/")[0]
         depth = generate_depth_map(calib_dir, self.velodyne_path(folder, frame_index), cam=SIDE_TO_CAM[side])

@@ -159,9 +159,8 @@ class MonoDataset(Dataset):
         return self.K_norm
 
     # ---- loading
-    def frame_paths(self, index: int) -> dict[FrameId, Path]:
-        """Image path of every frame id of sample ``index``."""
-        line = SplitLine.parse(self.filenames[index])
+    def frame_paths(self, line: SplitLine) -> dict[FrameId, Path]:
+        """Image path of every frame id of a split line."""
         paths = {}
         for frame_id in self.frame_idxs:
             if frame_id == STEREO_FRAME:
@@ -170,16 +169,45 @@ class MonoDataset(Dataset):
                 paths[frame_id] = self.get_image_path(line.folder, line.frame_index + frame_id, line.side)
         return paths
 
-    def verify_first_sample(self) -> None:
-        """Raise DatasetError naming the first missing image of sample 0 (a wrong data path or extension)."""
+    def required_files(self, line: SplitLine) -> list[Path]:
+        """The files one split line needs: the image of every frame id (subclasses add their ground truth's)."""
+        return list(self.frame_paths(line).values())
+
+    def verify_split(self) -> None:
+        """Check every split line before the first step; DatasetError (one line) names the bad lines.
+
+        A line must read ``<folder> <frame index> <l|r|2|3>``, and every file it needs must exist: a wrong
+        ``--data_path`` or ``--png`` shows at the first line, a split naming frames that are not there (or a drive
+        without calibration) at the lines concerned, instead of a crash in the middle of an epoch.
+        """
         if not self.filenames:
             raise DatasetError("the split is empty")
-        for path in self.frame_paths(0).values():
-            if not path.is_file():
-                raise DatasetError(
-                    f"image not found: {path} (check --data_path {self.data_path} and --png: expected "
-                    f"{self.img_ext} files)"
-                )
+        malformed = [
+            f"line {number} {text!r}"
+            for number, text in enumerate(self.filenames, 1)
+            if len(tokens := text.split()) != 3 or not tokens[1].isdigit() or tokens[2] not in SIDE_TO_CAM
+        ]
+        if malformed:
+            raise DatasetError(
+                f"{len(malformed)} split line(s) are not '<folder> <frame index> <l|r>': {', '.join(malformed[:5])}"
+            )
+        missing = {}
+        for number, text in enumerate(self.filenames, 1):
+            absent = [path for path in self.required_files(SplitLine.parse(text)) if not path.is_file()]
+            if absent:
+                missing[number] = absent[0]
+        first_images = self.frame_paths(SplitLine.parse(self.filenames[0])).values()
+        if len(missing) == len(self.filenames) and missing[1] in first_images:  # nothing is where it looked
+            raise DatasetError(
+                f"image not found: {missing[1]} (check --data_path {self.data_path} and --png: expected "
+                f"{self.img_ext} files)"
+            )
+        if missing:
+            examples = ", ".join(f"line {number}: {path}" for number, path in list(missing.items())[:3])
+            raise DatasetError(
+                f"{len(missing)} of {len(self.filenames)} split lines need files that do not exist ({examples}); "
+                "remove those lines or add the files"
+            )
 
     def load_pyramid(self, path: Path) -> list[Image.Image]:
         """Unflipped LANCZOS pyramid of one image, from the cache when there is one."""
@@ -197,7 +225,7 @@ class MonoDataset(Dataset):
         jitter = ColorJitterParams.sample() if do_color_aug else None
 
         inputs: dict = {"flipped": torch.tensor(do_flip)}
-        for frame_id, path in self.frame_paths(index).items():
+        for frame_id, path in self.frame_paths(line).items():
             for scale, level in enumerate(self.load_pyramid(path)):
                 if do_flip:
                     level = level.transpose(Image.FLIP_LEFT_RIGHT)
