@@ -17,6 +17,19 @@ def current_umask() -> int:
     return mask
 
 
+def _temporary_sibling(path: Path) -> Path:
+    """A new empty file beside ``path`` (its folder created), named so that globs for ``path``'s kind skip it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def _plain_file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file: 0666 less the umask (``mkstemp`` gives 0600)."""
+    return 0o666 & ~current_umask()
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path``; on error nothing is left behind.
 
@@ -24,13 +37,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     0600, so that a node running as another user can read a model written here.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temporary_sibling(path)
     try:
         write(tmp)
-        tmp.chmod(0o666 & ~current_umask())
+        tmp.chmod(_plain_file_mode())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -41,15 +51,14 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 def atomic_write_set(files: dict[Path, bytes]) -> list[Path]:
     """Write several files as a set: every one to a temporary sibling first, then all renamed into place, so a
     failure (a full disk) leaves the previous set untouched instead of a mix of old and new files."""
+    mode = _plain_file_mode()
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged.append((Path(tmp_name), path))
-            with os.fdopen(fd, "wb") as stream:
-                stream.write(data)
-            Path(tmp_name).chmod(0o666 & ~current_umask())
+            tmp = _temporary_sibling(path)
+            staged.append((tmp, path))
+            tmp.write_bytes(data)
+            tmp.chmod(mode)
         for tmp, path in staged:
             os.replace(tmp, path)
     finally:
