@@ -195,15 +195,16 @@ class Trainer:
         ).to(self.device)
 
         self.optimizer = build_optimizer(self.model, opt)
-        self.scheduler = build_scheduler(self.optimizer, opt)
         self.epoch = 0  # the epoch being trained
         self.step = 0  # optimisation steps done
         self.epoch_batches_done = 0  # of the current epoch
         self.epoch_loader_state = self.train_loader.generator.get_state()  # the shuffling generator at its start
         self._resume_random_state: dict | None = None  # restored once the resumed epoch's done batches are skipped
         self.after_step_hooks: list[AfterStepHook] = []
-        if opt.load_weights_folder:
-            self.load_model(opt.load_weights_folder)
+        resume_state = self.load_model(opt.load_weights_folder) if opt.load_weights_folder else None
+        self.scheduler = build_scheduler(self.optimizer, opt)  # after a loaded Adam's rates are reset
+        if resume_state is not None:
+            self.resume(resume_state)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.train_model: nn.Module = self.model
         if self.dist.enabled:
@@ -484,15 +485,17 @@ class Trainer:
             group["lr"] = lr
         self._resume_random_state = state["random"]
         self.intrinsics_average.load_state_dict(state["intrinsics_average"])
+        self._print(f"Resuming at step {self.step} (epoch {self.epoch}, batch {self.epoch_batches_done})")
 
-    def load_model(self, weights_folder: str | Path) -> None:
-        """Load ``models_to_load`` from a weights folder, and ``adam.pth`` when present.
+    def load_model(self, weights_folder: str | Path) -> dict | None:
+        """Load ``models_to_load`` from a weights folder, and ``adam.pth`` when present; return the folder's
+        ``trainer_state.pth`` to resume from, or None.
 
-        A folder this trainer saved also holds ``trainer_state.pth``: the run then resumes exactly where that one
-        stopped (same step, epoch, schedule and random draws), unless ``--no_resume``. Otherwise (fine-tuning, an
-        official Monodepth2 folder) it starts at step 0 and the learning rate is reset to ``--learning_rate``: a
-        loaded optimiser state would otherwise bring back the saved rate (Monodepth2's fine-tuning silently kept
-        1e-4 on modern PyTorch).
+        A folder this trainer saved holds ``trainer_state.pth``: the run then resumes exactly where that one
+        stopped (same step, epoch, schedule and random draws; :meth:`resume`), unless ``--no_resume``. Otherwise
+        (fine-tuning, an official Monodepth2 folder) it starts at step 0 and the learning rate is reset to
+        ``--learning_rate``: a loaded optimiser state would otherwise bring back the saved rate (Monodepth2's
+        fine-tuning silently kept 1e-4 on modern PyTorch).
         """
         folder = Path(weights_folder).expanduser()
         if not folder.is_dir():
@@ -515,15 +518,13 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = self.opt.learning_rate
             group["initial_lr"] = self.opt.learning_rate
-        self.scheduler = build_scheduler(self.optimizer, self.opt)
         state_path = folder / TRAINER_STATE_FILE
         if self.opt.no_resume or not state_path.is_file():
-            return
+            return None
         missing = sorted(set(networks) - set(self.opt.models_to_load))
         if missing or not adam_path.is_file():
             raise CheckpointError(
                 f"{folder} is a resumable checkpoint but {', '.join(missing) or 'adam.pth'} would not be loaded: "
                 "load every network to resume, or pass --no_resume to fine-tune from the loaded ones"
             )
-        self.resume(load_state_file(state_path))
-        self._print(f"Resuming at step {self.step} (epoch {self.epoch}, batch {self.epoch_batches_done})")
+        return load_state_file(state_path)
